@@ -1,0 +1,39 @@
+# polylens: `make lab` opens the curriculum, `make test` runs every test.
+# Both create .venv on first use and install what they need into it.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.polylens-installed
+# On Linux without a GPU, `make TORCH_INDEX=https://download.pytorch.org/whl/cpu lab`
+# fetches the small CPU-only torch wheel instead of the CUDA one.
+TORCH_INDEX ?=
+PIP_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
+
+.PHONY: help lab test bench notebooks-clean clean
+
+help:
+	@echo "make lab    - open the curriculum in JupyterLab (creates .venv on first use)"
+	@echo "make test   - run the unit tests and execute every notebook (nbval)"
+	@echo "make bench  - print the performance table (benchmarks/)"
+	@echo "make clean  - remove .venv and caches"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_INDEX) -e ".[lab,test]"
+	@touch $@
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+test: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+notebooks-clean: $(STAMP)
+	$(BIN)/python tools/nbclean.py notebooks/*.ipynb
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,0 +1,429 @@
+"""Read and edit the activations of any ``torch.nn.Module`` by module name.
+
+Modules are addressed by the names ``model.named_modules()`` gives them
+(``"encoder.2"``, ``"relu"``). Every context manager here removes the hooks it
+added, and only those, when it exits, including after an exception raised in
+the ``with`` block or inside a hook.
+
+Reading::
+
+    with capture(model, ["0", "1"], which="both") as cache:
+        model(x)
+    cache["1"]          # output of module "1" (a clone, safe from in-place ops)
+    cache.inputs["1"]   # its input: for an in-place ReLU, the true pre-activation
+
+    out, cache = run_with_cache(model, x, names_filter=lambda n: "relu" in n)
+
+Editing::
+
+    def double(t, hook):          # hook.name says which module (and call) this is
+        return 2 * t              # or edit t in place and return None
+    out = run_with_hooks(model, x, fwd_hooks=[("1", double)])
+
+A module called several times in one forward pass (one ReLU object used
+twice) is recorded once per call, as ``name``, ``name#1``, ``name#2`` ...
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Union
+
+import torch
+from torch import nn
+
+__all__ = [
+    "Cache",
+    "HookPoint",
+    "NamesFilter",
+    "capture",
+    "hooks",
+    "resolve_names",
+    "run_with_cache",
+    "run_with_hooks",
+]
+
+NamesFilter = Union[None, str, Sequence[str], Callable[[str], bool]]
+HookFn = Callable[[Any, "HookPoint"], Any]
+_WHICH = ("output", "input", "both")
+
+
+@dataclass(frozen=True)
+class HookPoint:
+    """What a hook function is told about the call it is editing.
+
+    ``name`` is the module name, with ``#k`` appended for the k-th repeated
+    call of the same module in one forward pass (``call`` is k).
+    ``kind`` is ``"output"`` or ``"input"``.
+    """
+
+    name: str
+    module_name: str
+    module: nn.Module
+    call: int
+    kind: str
+
+
+# ----------------------------------------------------------------- names ---
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"expected a torch.nn.Module, got {type(model).__name__}; "
+            "pass the network itself (e.g. polylens.models.MLP([2, 16, 1]))"
+        )
+
+
+def _unknown_name(name: str, known: Sequence[str]) -> KeyError:
+    close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    shown = ", ".join(repr(k) for k in known[:12]) + (" ..." if len(known) > 12 else "")
+    return KeyError(f"no module named {name!r}.{hint} Known names: {shown}")
+
+
+def resolve_names(model: nn.Module, names_filter: NamesFilter = None) -> list[str]:
+    """Module names selected by ``names_filter``, in ``named_modules()`` order.
+
+    ``names_filter`` is None (every submodule), one name, a list of names,
+    or a callable ``name -> bool``. The root module (name ``""``) is never
+    selected. Unknown names raise ``KeyError`` listing close matches.
+    """
+    _check_model(model)
+    known = [n for n, _ in model.named_modules() if n]
+    if not known:
+        raise ValueError(
+            f"{type(model).__name__} has no submodules to hook; wrap its layers in "
+            "nn.Module attributes (e.g. nn.Sequential) so they have names"
+        )
+    if names_filter is None:
+        return known
+    if isinstance(names_filter, str):
+        names_filter = [names_filter]
+    if callable(names_filter):
+        chosen = [n for n in known if names_filter(n)]
+        if not chosen:
+            raise ValueError(
+                "names_filter matched no module; known names: " + ", ".join(map(repr, known[:12]))
+            )
+        return chosen
+    if not isinstance(names_filter, (list, tuple)) or not all(isinstance(n, str) for n in names_filter):
+        raise TypeError(
+            "names_filter must be None, a module name, a list of names, or a callable "
+            f"name -> bool; got {type(names_filter).__name__}"
+        )
+    for name in names_filter:
+        if name not in known:
+            raise _unknown_name(name, known)
+    wanted = set(names_filter)
+    return [n for n in known if n in wanted]
+
+
+# ------------------------------------------------------------- structure ---
+
+
+def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """Apply ``fn`` to every tensor in nested tuples/lists/dicts, keeping types."""
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
+        return type(obj)(*(_map_tensors(o, fn) for o in obj))
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_map_tensors(o, fn) for o in obj)
+    if isinstance(obj, dict):
+        return type(obj)((k, _map_tensors(v, fn)) for k, v in obj.items())
+    return obj
+
+
+def _restore_like(new: Any, old: Any, where: str) -> Any:
+    """Give an edited value the type, shape, dtype and device of the original."""
+    if isinstance(old, torch.Tensor):
+        if not isinstance(new, torch.Tensor):
+            raise TypeError(f"{where} returned {type(new).__name__}; return a tensor (or None to keep it)")
+        if new.shape != old.shape:
+            raise ValueError(
+                f"{where} returned shape {tuple(new.shape)} but the module produced "
+                f"{tuple(old.shape)}; return a tensor of the same shape"
+            )
+        return new.to(dtype=old.dtype, device=old.device)
+    if isinstance(old, (tuple, list)):
+        if not isinstance(new, (tuple, list)) or len(new) != len(old):
+            raise TypeError(
+                f"{where} must return a sequence of {len(old)} items like the module's "
+                f"{type(old).__name__} output (or None to keep it)"
+            )
+        items = [_restore_like(n, o, where) for n, o in zip(new, old)]
+        if hasattr(old, "_fields"):
+            return type(old)(*items)
+        return type(old)(items)
+    return new
+
+
+def _copy(t: torch.Tensor, detach: bool) -> torch.Tensor:
+    # Clone so that later in-place ops (ReLU(inplace=True), edits) cannot
+    # change what was recorded.
+    return (t.detach() if detach else t).clone()
+
+
+# ----------------------------------------------------------------- cache ---
+
+
+class _Store(Mapping):
+    """Name -> recorded value, in the order the calls happened."""
+
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+        self._data: dict[str, list[Any]] = {}
+
+    def _add(self, key: str, value: Any) -> None:
+        self._data.setdefault(key, []).append(value)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._data:
+            known = list(self._data)
+            if not known:
+                raise KeyError(
+                    f"nothing recorded yet for {key!r}: run the model inside the capture block "
+                    f"(and ask for which='{self._kind}' or 'both')"
+                )
+            raise _unknown_name(key, known)
+        values = self._data[key]
+        if len(values) == 1:
+            return values[0]
+        return torch.cat(values, dim=0)  # accumulated forward passes, batch dim
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        parts = []
+        for k in self._data:
+            v = self[k]
+            parts.append(f"  {k!r}: {tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__}")
+        return f"{type(self).__name__}({self._kind}s: {len(self)}\n" + "\n".join(parts) + "\n)"
+
+
+class Cache(_Store):
+    """Recorded activations: ``cache[name]`` is an output, ``cache.inputs[name]`` an input.
+
+    Keys follow execution order; repeated calls of one module in a forward
+    pass get ``name#1``, ``name#2`` ... . With ``accumulate=True`` several
+    forward passes are concatenated along dimension 0.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("output")
+        self.inputs = _Store("input")
+        self.n_forwards = 0
+
+    @property
+    def names(self) -> list[str]:
+        """Recorded names in execution order (outputs, else inputs)."""
+        return list(self._data) or list(self.inputs)
+
+
+# ----------------------------------------------------------- registration ---
+
+
+class _Calls:
+    """Counts calls per module within one forward pass of the root model."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def next(self, module_name: str, kind: str) -> tuple[str, int]:
+        key = (module_name, kind)
+        k = self.counts.get(key, 0)
+        self.counts[key] = k + 1
+        return (module_name if k == 0 else f"{module_name}#{k}"), k
+
+    def reset(self) -> None:
+        self.counts.clear()
+
+
+@contextmanager
+def _registered(handles: list) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        handles.clear()
+
+
+def _first_arg(args: tuple) -> Any:
+    return args[0] if len(args) == 1 else args
+
+
+@contextmanager
+def capture(
+    model: nn.Module,
+    names_filter: NamesFilter = None,
+    which: str = "output",
+    *,
+    detach: bool = True,
+    accumulate: bool = False,
+) -> Iterator[Cache]:
+    """Record activations of the selected modules while the block runs.
+
+    Args:
+        model: any ``nn.Module``.
+        names_filter: None (all submodules), a name, a list of names, or a
+            callable ``name -> bool``.
+        which: ``"output"``, ``"input"`` or ``"both"``. Inputs are recorded
+            before the module runs, so an in-place ReLU's input is its true
+            pre-activation.
+        detach: record detached clones (default) or clones that keep the graph.
+        accumulate: allow several forward passes in one block and concatenate
+            them along dim 0; without it a second pass raises ``RuntimeError``
+            rather than silently overwriting the first.
+
+    Yields:
+        A :class:`Cache`, still readable after the block ends.
+    """
+    if which not in _WHICH:
+        raise ValueError(f"which must be one of {_WHICH}, got {which!r}")
+    names = resolve_names(model, names_filter)
+    modules = dict(model.named_modules())
+    cache, calls, handles = Cache(), _Calls(), []
+
+    def new_pass(_module, _args):
+        if cache.n_forwards and not accumulate:
+            raise RuntimeError(
+                "the model ran twice inside one capture block; use one block per forward "
+                "pass, or capture(..., accumulate=True) to concatenate passes along dim 0"
+            )
+        cache.n_forwards += 1
+        calls.reset()
+
+    def make_pre(name):
+        def pre(_module, args):
+            key, _ = calls.next(name, "input")
+            cache.inputs._add(key, _map_tensors(_first_arg(args), lambda t: _copy(t, detach)))
+        return pre
+
+    def make_post(name):
+        def post(_module, _args, output):
+            key, _ = calls.next(name, "output")
+            cache._add(key, _map_tensors(output, lambda t: _copy(t, detach)))
+        return post
+
+    with _registered(handles):
+        # prepend=True: see the root's call before any hook the user added.
+        handles.append(model.register_forward_pre_hook(new_pass, prepend=True))
+        for name in names:
+            if which in ("input", "both"):
+                handles.append(modules[name].register_forward_pre_hook(make_pre(name)))
+            if which in ("output", "both"):
+                handles.append(modules[name].register_forward_hook(make_post(name)))
+        yield cache
+
+
+def _hook_specs(model: nn.Module, specs: Any, arg: str) -> list[tuple[str, HookFn]]:
+    if specs is None:
+        return []
+    if not isinstance(specs, (list, tuple)):
+        raise TypeError(f"{arg} must be a list of (name_or_filter, fn) pairs")
+    out = []
+    for spec in specs:
+        if not (isinstance(spec, (list, tuple)) and len(spec) == 2 and callable(spec[1])):
+            raise TypeError(
+                f"each entry of {arg} must be a (name_or_filter, fn) pair with fn(tensor, hook); "
+                f"got {spec!r}"
+            )
+        target, fn = spec
+        if isinstance(target, str) or callable(target):
+            names = resolve_names(model, target)
+        else:
+            names = resolve_names(model, list(target))
+        out.extend((n, fn) for n in names)
+    return out
+
+
+@contextmanager
+def hooks(
+    model: nn.Module,
+    fwd_hooks: Sequence[tuple[Any, HookFn]] | None = None,
+    *,
+    input_hooks: Sequence[tuple[Any, HookFn]] | None = None,
+) -> Iterator[nn.Module]:
+    """Edit activations while the block runs.
+
+    Args:
+        model: any ``nn.Module``.
+        fwd_hooks: ``[(name_or_filter, fn), ...]``; ``fn(output, hook)`` gets
+            the module's output and a :class:`HookPoint` and returns the new
+            output, or None to keep it (after any in-place edit). Tuple
+            outputs come back as the same tuple type; tensors keep their
+            shape, dtype and device.
+        input_hooks: the same for a module's input (its first positional
+            argument), e.g. to edit a ReLU's pre-activations.
+
+    Yields:
+        The model, with the hooks in place until the block ends.
+    """
+    out_specs = _hook_specs(model, fwd_hooks, "fwd_hooks")
+    in_specs = _hook_specs(model, input_hooks, "input_hooks")
+    modules = dict(model.named_modules())
+    calls, handles = _Calls(), []
+
+    def new_pass(_module, _args):
+        calls.reset()
+
+    def make_post(name, fn):
+        def post(module, _args, output):
+            key, k = calls.next(name, "output")
+            new = fn(output, HookPoint(key, name, module, k, "output"))
+            return None if new is None else _restore_like(new, output, f"hook on {key!r}")
+        return post
+
+    def make_pre(name, fn):
+        def pre(module, args):
+            key, k = calls.next(name, "input")
+            value = _first_arg(args)
+            new = fn(value, HookPoint(key, name, module, k, "input"))
+            if new is None:
+                return None
+            new = _restore_like(new, value, f"input hook on {key!r}")
+            return (new,) if len(args) == 1 else tuple(new)
+        return pre
+
+    with _registered(handles):
+        handles.append(model.register_forward_pre_hook(new_pass, prepend=True))
+        for name, fn in in_specs:
+            handles.append(modules[name].register_forward_pre_hook(make_pre(name, fn)))
+        for name, fn in out_specs:
+            handles.append(modules[name].register_forward_hook(make_post(name, fn)))
+        yield model
+
+
+def run_with_cache(
+    model: nn.Module,
+    *args: Any,
+    names_filter: NamesFilter = None,
+    which: str = "output",
+    detach: bool = True,
+    **kwargs: Any,
+) -> tuple[Any, Cache]:
+    """Run ``model(*args, **kwargs)`` once and return ``(output, cache)``."""
+    with capture(model, names_filter, which, detach=detach) as cache:
+        out = model(*args, **kwargs)
+    return out, cache
+
+
+def run_with_hooks(
+    model: nn.Module,
+    *args: Any,
+    fwd_hooks: Sequence[tuple[Any, HookFn]] | None = None,
+    input_hooks: Sequence[tuple[Any, HookFn]] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Run ``model(*args, **kwargs)`` once with the given edit hooks."""
+    with hooks(model, fwd_hooks, input_hooks=input_hooks):
+        return model(*args, **kwargs)
