@@ -1,0 +1,89 @@
+"""Input checks shared by the superposition modules.
+
+Each check raises ``ValueError``/``TypeError`` with a message that says what
+to pass instead, because learners call these functions from notebooks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+ArrayLike = float | int | np.ndarray | torch.Tensor | list
+
+
+def positive_int(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def seed_int(seed: object) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int (e.g. seed=0), got {type(seed).__name__}")
+    return seed
+
+
+def generator(seed: int) -> torch.Generator:
+    """A private generator, so seeding never touches torch's global RNG."""
+    return torch.Generator().manual_seed(seed_int(seed))
+
+
+def finite_tensor(name: str, value: ArrayLike, dtype=torch.float32) -> torch.Tensor:
+    try:
+        t = torch.as_tensor(np.asarray(value) if isinstance(value, list) else value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a number or an array of numbers, got {type(value).__name__}") from err
+    t = t.detach().to(dtype)
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or inf; pass finite numbers")
+    return t
+
+
+def per_instance_features(
+    name: str,
+    value: ArrayLike,
+    n_instances: int,
+    n_features: int,
+    one_d: str,
+) -> torch.Tensor:
+    """Broadcast a scalar, 1-D or 2-D setting to shape (instances, features).
+
+    ``one_d`` says what a 1-D array means: ``"instances"`` (one value per
+    instance, e.g. a sparsity sweep) or ``"features"`` (one value per feature,
+    e.g. importance decaying with index).
+    """
+    t = finite_tensor(name, value)
+    if t.ndim == 0:
+        return t.expand(n_instances, n_features).clone()
+    if t.ndim == 1:
+        want = n_instances if one_d == "instances" else n_features
+        if t.shape[0] != want:
+            raise ValueError(
+                f"1-D {name} is read as one value per {one_d[:-1]}, so it needs length {want}; "
+                f"got length {t.shape[0]}. Pass a scalar, shape ({want},), or shape "
+                f"(n_instances, n_features) = ({n_instances}, {n_features})"
+            )
+        return (t[:, None] if one_d == "instances" else t[None, :]).expand(n_instances, n_features).clone()
+    if t.shape != (n_instances, n_features):
+        raise ValueError(
+            f"{name} must be a scalar, 1-D, or shape (n_instances, n_features) = "
+            f"({n_instances}, {n_features}); got shape {tuple(t.shape)}"
+        )
+    return t.clone()
+
+
+def matrix(name: str, value: ArrayLike, dtype=None) -> torch.Tensor:
+    """A finite float tensor with 2 or 3 dims."""
+    t = torch.as_tensor(value)
+    if not torch.is_floating_point(t):
+        t = t.to(torch.float64 if dtype is None else dtype)
+    if dtype is not None:
+        t = t.to(dtype)
+    if t.ndim not in (2, 3):
+        raise ValueError(
+            f"{name} must have shape (hidden, features) or (instances, hidden, features); got shape {tuple(t.shape)}"
+        )
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return t
