@@ -1,0 +1,624 @@
+"""Exact polytopes of a ReLU network, in a 2D slice and along a segment.
+
+A network whose only nonlinearities are ReLU/LeakyReLU modules is piecewise
+affine. On the plane ``x(s, t) = origin + s * u + t * v`` it cuts the
+rectangle ``extent`` into convex polygons, one per spline code, and on each
+polygon the output is one affine map of (s, t).
+
+    regs = slice_regions(model, origin, u, v, extent=(-1, 1, -1, 1))
+    len(regs), regs.polygons[0], regs.codes, regs.areas
+    A, c = regs.affine            # output = A[i] @ [s, t] + c[i] on polygon i
+    regs.plot(ax, color="code")
+
+    cr = crossings(model, x0, x1) # every t in [0, 1] where a unit flips
+    d = density(model, center, radii=np.linspace(0, 4, 17))
+
+The method needs no weights: inside a polygon on which every earlier layer
+is fixed, each pre-activation of the next ReLU layer is affine in (s, t), so
+its values at the polygon's vertices (one batched forward pass) are exact,
+and where a sign changes along an edge, linear interpolation finds the
+crossing exactly. Layers are processed in execution order, which is what
+makes "affine inside the polygon" true.
+"""
+
+from __future__ import annotations
+
+import copy
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from polylens.hooks import hooks
+from polylens.spline import RELU_LIKE, Layer, SplineCode, _check_model
+
+__all__ = ["Crossings", "Density", "Regions", "crossings", "density", "slice_regions"]
+
+# Leaf modules that are affine (given eval mode) or ReLU-like.
+_AFFINE = (
+    nn.Linear, nn.Identity, nn.Flatten, nn.Unflatten,
+    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d,
+    nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+    nn.ZeroPad1d, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d,
+)  # fmt: skip
+_REFUSED = {
+    nn.GELU: "GELU is smooth, not piecewise linear",
+    nn.SiLU: "SiLU is smooth, not piecewise linear",
+    nn.Sigmoid: "Sigmoid is smooth, not piecewise linear",
+    nn.Tanh: "Tanh is smooth, not piecewise linear",
+    nn.Softplus: "Softplus is smooth, not piecewise linear",
+    nn.ELU: "ELU is smooth for negative inputs",
+    nn.Softmax: "Softmax is smooth",
+    nn.LayerNorm: "LayerNorm divides by a norm, which is not piecewise linear",
+    nn.MultiheadAttention: "attention multiplies activations together",
+    nn.MaxPool1d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
+    nn.MaxPool2d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
+    nn.MaxPool3d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
+    nn.AdaptiveMaxPool2d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
+}
+_CHUNK = 1 << 14  # points per forward pass: bounds memory for wide conv nets
+
+
+# ------------------------------------------------------------ validation ---
+
+
+def _refusal(name: str, module: nn.Module) -> str | None:
+    for kind, why in _REFUSED.items():
+        if isinstance(module, kind):
+            what = (
+                "use polylens.spline.soft_code for soft codes of smooth activations"
+                if isinstance(module, (nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.ELU))
+                else "replace it (AvgPool for MaxPool) or slice a ReLU-only sub-network"
+            )
+            return f"module {name!r} ({type(module).__name__}): {why}; regions are not polytopes. Instead, {what}."
+    if isinstance(module, RELU_LIKE + _AFFINE):
+        return None
+    if next(module.parameters(recurse=False), None) is not None:
+        return (
+            f"module {name!r} ({type(module).__name__}) is not a layer polylens knows to be affine; "
+            "exact regions support Linear, Conv, eval BatchNorm, AvgPool, Flatten, Dropout, Identity, "
+            "residual additions and ReLU/LeakyReLU modules"
+        )
+    return None
+
+
+def _float64_copy(model: Any) -> nn.Module:
+    """A float64, eval-mode deep copy: the user's model is never touched."""
+    _check_model(model)
+    for name, module in model.named_modules():
+        if not list(module.children()):
+            why = _refusal(name or type(model).__name__, module)
+            if why:
+                raise ValueError(why)
+    return copy.deepcopy(model).double().eval()
+
+
+def _point(x: Any, what: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x), dtype=torch.float64)
+    if t.ndim == 0:
+        raise ValueError(f"{what} must have the model's input shape (without a batch dimension)")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{what} contains NaN or inf")
+    return t
+
+
+def _relu_calls(model64: nn.Module, x: torch.Tensor) -> tuple[list[str], list[str], list[int]]:
+    """(call keys in execution order, their module names, neurons per call)."""
+    names = [n for n, m in model64.named_modules() if n and isinstance(m, RELU_LIKE)]
+    keys, modules, sizes = [], [], []
+
+    def record(value, hook):
+        keys.append(hook.name)
+        modules.append(hook.module_name)
+        sizes.append(value[0].numel())
+
+    with torch.no_grad(), hooks(model64, input_hooks=[(n, record) for n in names]):
+        model64(x[None])
+    return keys, modules, sizes
+
+
+# ---------------------------------------------------------- forward pass ---
+
+
+class _Stop(Exception):
+    """Raised by a hook to end a forward pass once the wanted input is seen."""
+
+
+def _pre_activations(model64: nn.Module, x: torch.Tensor, key: str, module: str) -> np.ndarray:
+    """(batch, neurons) input of call ``key`` of ``module``; the rest of the pass is skipped."""
+    out = []
+    for i in range(0, len(x), _CHUNK):
+        got = {}
+
+        def grab(value, hook):
+            if hook.name == key:
+                got["pre"] = value.flatten(1).numpy().copy()
+                raise _Stop
+
+        try:
+            with torch.no_grad(), hooks(model64, input_hooks=[(module, grab)]):
+                model64(x[i : i + _CHUNK])
+        except _Stop:
+            pass
+        out.append(got["pre"])
+    return np.concatenate(out, axis=0)
+
+
+def _outputs(model64: nn.Module, x: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        outs = [model64(x[i : i + _CHUNK]).flatten(1).numpy() for i in range(0, len(x), _CHUNK)]
+    return np.concatenate(outs, axis=0)
+
+
+# ------------------------------------------------------ polygon geometry ---
+
+
+def _next_index(counts: np.ndarray, width: int) -> np.ndarray:
+    return (np.arange(width)[None, :] + 1) % counts[:, None]
+
+
+def _areas(verts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(m,) shoelace areas of padded convex polygons (m, w, 2), counter-clockwise positive."""
+    w = verts.shape[1]
+    rel = verts - verts[:, :1]  # relative to a vertex: less cancellation
+    nxt = np.take_along_axis(rel, _next_index(counts, w)[..., None], axis=1)
+    cross = rel[..., 0] * nxt[..., 1] - rel[..., 1] * nxt[..., 0]
+    cross[np.arange(w)[None, :] >= counts[:, None]] = 0.0
+    return 0.5 * cross.sum(axis=1)
+
+
+def _centroids(verts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(m, 2) area centroids of padded convex polygons: interior points."""
+    w = verts.shape[1]
+    valid = np.arange(w)[None, :] < counts[:, None]
+    mean = (verts * valid[..., None]).sum(axis=1) / counts[:, None]
+    rel = verts - mean[:, None]
+    nxt = np.take_along_axis(rel, _next_index(counts, w)[..., None], axis=1)
+    cross = np.where(valid, rel[..., 0] * nxt[..., 1] - rel[..., 1] * nxt[..., 0], 0.0)
+    area6 = 3.0 * cross.sum(axis=1)
+    c = ((rel + nxt) * cross[..., None]).sum(axis=1)
+    ok = np.abs(area6) > 0
+    c[ok] /= area6[ok, None]
+    c[~ok] = 0.0
+    return mean + c
+
+
+def _split(verts: np.ndarray, counts: np.ndarray, f: np.ndarray):
+    """Cut convex polygons by the zero line of ``f`` (values at the vertices).
+
+    Returns (positive side, its counts, negative side, its counts). A vertex
+    with f == 0 belongs to both sides; a crossing is added on every edge
+    whose ends have strictly opposite signs, at the linearly interpolated
+    point, which is exact because f is affine inside each polygon.
+    """
+    m, w = f.shape
+    valid = np.arange(w)[None, :] < counts[:, None]
+    nxt = _next_index(counts, w)
+    f_next = np.take_along_axis(f, nxt, axis=1)
+    v_next = np.take_along_axis(verts, nxt[..., None], axis=1)
+    cross = valid & (((f > 0) & (f_next < 0)) | ((f < 0) & (f_next > 0)))
+    lam = np.divide(f, f - f_next, out=np.zeros_like(f), where=cross)
+    points = verts + lam[..., None] * (v_next - verts)
+    # Vertex i, then the crossing on edge (i, i+1): the order stays convex.
+    cand = np.stack([verts, points], axis=2).reshape(m, 2 * w, 2)
+    sides = []
+    for keep_vertex in (valid & (f >= 0), valid & (f <= 0)):
+        keep = np.stack([keep_vertex, cross], axis=2).reshape(m, 2 * w)
+        sides.extend(_compact(cand, keep))
+    return sides
+
+
+def _compact(cand: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    counts = keep.sum(axis=1)
+    out = np.zeros((len(cand), int(counts.max(initial=1)), 2))
+    rows, cols = np.nonzero(keep)
+    out[rows, np.cumsum(keep, axis=1)[rows, cols] - 1] = cand[rows, cols]
+    return out, counts
+
+
+def _affine_fit(verts: np.ndarray, counts: np.ndarray, values: np.ndarray):
+    """Least-squares plane through values at vertices, per polygon and column.
+
+    verts (m, w, 2), values (m, w, k) -> (gradient (m, k, 2), value at the
+    vertex mean (m, k), vertex mean (m, 2)). Centring at the vertex mean
+    keeps tiny polygons well conditioned.
+    """
+    valid = (np.arange(verts.shape[1])[None, :] < counts[:, None]).astype(np.float64)
+    mean = (verts * valid[..., None]).sum(axis=1) / counts[:, None]
+    d = (verts - mean[:, None]) * valid[..., None]
+    level = (values * valid[..., None]).sum(axis=1) / counts[:, None]
+    gram = np.einsum("mwi,mwj->mij", d, d)
+    rhs = np.einsum("mwi,mwk->mki", d, values - level[:, None])
+    det = gram[:, 0, 0] * gram[:, 1, 1] - gram[:, 0, 1] ** 2
+    det = np.where(det > 0, det, np.inf)  # degenerate polygon: gradient 0
+    inv = np.stack([gram[:, 1, 1], -gram[:, 0, 1], -gram[:, 1, 0], gram[:, 0, 0]], -1)
+    inv = (inv / det[:, None]).reshape(-1, 2, 2)
+    grad = np.einsum("mij,mkj->mki", inv, rhs)
+    return grad, level, mean
+
+
+# ----------------------------------------------------------- the slicer ---
+
+
+class _Buffers:
+    """Growable polygon storage; capacity doubles so appends stay cheap."""
+
+    def __init__(self, verts: np.ndarray, counts: np.ndarray, n_bits: int) -> None:
+        self.n = len(counts)
+        cap = max(64, 2 * self.n)
+        self.verts = np.zeros((cap, max(8, verts.shape[1]), 2))
+        self.verts[: self.n, : verts.shape[1]] = verts
+        self.counts = np.zeros(cap, dtype=np.int64)
+        self.counts[: self.n] = counts
+        self.root = np.zeros(cap, dtype=np.int64)  # polygon index at the start of this layer
+        self.root[: self.n] = np.arange(self.n)
+        self.created = np.full(cap, -1, dtype=np.int64)
+        self.bits = np.zeros((cap, n_bits), dtype=bool)
+
+    def start_layer(self, n_bits: int) -> None:
+        """Fresh bits for the next layer; roots are now the current polygons."""
+        cap = len(self.counts)
+        self.root = np.zeros(cap, dtype=np.int64)
+        self.root[: self.n] = np.arange(self.n)
+        self.bits = np.zeros((cap, n_bits), dtype=bool)
+
+    def _grow(self, rows: int, width: int) -> None:
+        cap, w = self.verts.shape[:2]
+        new_cap = max(cap, 1 << int(np.ceil(np.log2(max(rows, 1)))))
+        new_w = max(w, width)
+        if new_cap == cap and new_w == w:
+            return
+        verts = np.zeros((new_cap, new_w, 2))
+        verts[: self.n, :w] = self.verts[: self.n]
+        self.verts = verts
+        for name in ("counts", "root", "created", "bits"):
+            old = getattr(self, name)
+            new = np.zeros((new_cap,) + old.shape[1:], dtype=old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
+
+    def put(self, idx: np.ndarray, verts: np.ndarray, counts: np.ndarray) -> None:
+        self._grow(self.n, verts.shape[1])
+        self.verts[idx, : verts.shape[1]] = verts
+        self.counts[idx] = counts
+
+    def append(self, parents: np.ndarray, verts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        new = np.arange(self.n, self.n + len(parents))
+        self._grow(self.n + len(parents), verts.shape[1])
+        self.n += len(parents)
+        self.verts[new, : verts.shape[1]] = verts
+        self.counts[new] = counts
+        self.root[new] = self.root[parents]
+        self.bits[new] = self.bits[parents]
+        return new
+
+
+def _unique_vertices(buf: _Buffers, extent: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct vertices (points, 2), and (n, w) indices of each polygon's vertices into them.
+
+    Neighbouring polygons share vertices, so forwarding each distinct point
+    once is 2-4x cheaper than forwarding every polygon's vertex list. Two
+    copies of one vertex differ only by rounding; coordinates are snapped to
+    2^-44 of the extent to find them (a copy missed is only forwarded twice).
+    Padding entries repeat the polygon's first vertex.
+    """
+    n = buf.n
+    counts = buf.counts[:n]
+    w = int(counts.max())
+    valid = np.arange(w)[None, :] < counts[:, None]
+    verts = np.where(valid[..., None], buf.verts[:n, :w], buf.verts[:n, :1])
+    s0, s1, t0, t1 = extent
+    key = np.round((verts[..., 0] - s0) / (s1 - s0) * 2.0**44) + 1j * np.round((verts[..., 1] - t0) / (t1 - t0) * 2.0**44)
+    _, first, inverse = np.unique(key.ravel(), return_index=True, return_inverse=True)
+    return verts.reshape(-1, 2)[first], inverse.reshape(n, w)
+
+
+def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
+    """Which neuron lines cut which polygons, and the affine pre-activation on each cut pair.
+
+    pre (points, neurons) at the distinct vertices, index (n, w) as from
+    :func:`_unique_vertices`. Returns the initial bits (n, neurons) and, per
+    cut pair sorted by neuron: neuron, polygon, gradient (2,), level and
+    centre (2,) of the pair's affine map.
+    """
+    n, w = index.shape
+    on = np.empty((n, pre.shape[1]), dtype=bool)
+    cut = np.empty((n, pre.shape[1]), dtype=bool)
+    step = max(1, (1 << 22) // (w * pre.shape[1]))  # ~32 MiB gathered at a time
+    for i in range(0, n, step):
+        vals = pre[index[i : i + step]]
+        hi, lo = vals.max(axis=1), vals.min(axis=1)
+        on[i : i + step] = hi > 0
+        cut[i : i + step] = (lo < 0) & (hi > 0)
+    neuron, poly = np.nonzero(cut.T)
+    counts = buf.counts[poly]
+    wc = int(counts.max(initial=1))
+    values = pre[index[poly, :wc], neuron[:, None]][..., None]
+    grad, level, centre = _affine_fit(buf.verts[poly, :wc], counts, values)
+    return on, neuron, poly, grad[:, 0], level[:, 0], centre
+
+
+def _apply_neuron(buf, j, layer, polys, grad, level, centre, start_n, min_area) -> None:
+    """Split every polygon descending from ``polys`` by neuron j's line."""
+    lookup = np.full(start_n, -1, dtype=np.int64)
+    lookup[polys] = np.arange(len(polys))
+    later = np.arange(start_n, buf.n)
+    later = later[lookup[buf.root[start_n : buf.n]] >= 0]
+    cand = np.concatenate([polys, later])  # the in-place child keeps its parent's index
+    k = lookup[buf.root[cand]]
+    counts = buf.counts[cand]
+    w = int(counts.max())
+    verts = buf.verts[cand, :w]
+    f = np.einsum("mwi,mi->mw", verts - centre[k][:, None], grad[k]) + level[k][:, None]
+    valid = np.arange(w)[None, :] < counts[:, None]
+    pos = (valid & (f > 0)).any(axis=1)
+    cut = pos & (valid & (f < 0)).any(axis=1)
+    buf.bits[cand, j] = pos
+    if not cut.any():
+        return
+    idx = cand[cut]
+    pv, pc, nv, nc = _split(verts[cut], counts[cut], f[cut])
+    a_pos, a_neg = np.abs(_areas(pv, pc)), np.abs(_areas(nv, nc))
+    # A sliver below min_area is rounding, not a region: keep the parent
+    # whole, on the side of its larger part.
+    real = (a_pos >= min_area) & (a_neg >= min_area)
+    buf.bits[idx[~real], j] = a_pos[~real] >= a_neg[~real]
+    idx, pv, pc, nv, nc = idx[real], pv[real], pc[real], nv[real], nc[real]
+    if not len(idx):
+        return
+    buf.put(idx, pv, pc)
+    buf.created[idx] = layer
+    new = buf.append(idx, nv, nc)
+    buf.bits[new, j] = False
+    buf.created[new] = layer
+
+
+def _check_plane(origin, u, v, extent) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple]:
+    origin, u, v = _point(origin, "origin"), _point(u, "u"), _point(v, "v")
+    if not origin.shape == u.shape == v.shape:
+        raise ValueError(
+            f"origin, u and v must have one shape (the model's input without batch), got "
+            f"{tuple(origin.shape)}, {tuple(u.shape)}, {tuple(v.shape)}"
+        )
+    uu, vv, uv = float((u * u).sum()), float((v * v).sum()), float((u * v).sum())
+    if uu == 0 or vv == 0 or uu * vv - uv * uv <= 1e-12 * uu * vv:
+        raise ValueError("u and v must be linearly independent (e.g. two orthogonal directions)")
+    ext = tuple(float(e) for e in np.asarray(extent, dtype=np.float64).ravel())
+    if len(ext) != 4 or not np.all(np.isfinite(ext)) or not (ext[0] < ext[1] and ext[2] < ext[3]):
+        raise ValueError(f"extent must be finite (s0, s1, t0, t1) with s0 < s1 and t0 < t1, got {extent}")
+    return origin, u, v, ext
+
+
+def slice_regions(
+    model: nn.Module,
+    origin: Any,
+    u: Any,
+    v: Any,
+    extent: Sequence[float] = (-1.0, 1.0, -1.0, 1.0),
+    *,
+    min_area: float = 1e-12,
+) -> Regions:
+    """Exact linear regions of ``model`` on the plane ``origin + s u + t v``.
+
+    Args:
+        model: an ``nn.Module`` built from Linear, Conv, BatchNorm (run in
+            eval mode), AvgPool, Flatten, Dropout, Identity, residual
+            additions and ReLU/LeakyReLU modules. A float64 eval-mode copy
+            is used; ``model`` itself is not changed.
+        origin, u, v: the model's input shape without the batch dimension:
+            (d,) for an MLP, (C, H, W) images for a conv net. u and v must be
+            linearly independent.
+        extent: (s0, s1, t0, t1), the rectangle of plane coordinates.
+        min_area: cuts that would leave a piece smaller than
+            ``min_area * (s1 - s0) * (t1 - t0)`` are skipped: such slivers
+            come from rounding where a boundary passes within ~1e-15 of a
+            vertex, so true regions that small are merged into a neighbour.
+
+    Returns:
+        :class:`Regions`: one convex polygon per spline code, with codes,
+        areas and the affine map of the output on each. With no ReLU-like
+        module the network is affine and the whole rectangle is one region.
+
+    Raises:
+        ValueError: for smooth activations, MaxPool, attention, unknown
+            layers with parameters, bad planes or extents; or if the output
+            turns out not to be affine on a region (a functional nonlinearity
+            such as F.relu hidden in ``forward``).
+    """
+    model64 = _float64_copy(model)
+    origin, u, v, ext = _check_plane(origin, u, v, extent)
+    s0, s1, t0, t1 = ext
+    keys, modules, sizes = _relu_calls(model64, origin)
+    rect = np.array([[[s0, t0], [s1, t0], [s1, t1], [s0, t1]]])
+    buf = _Buffers(rect, np.array([4]), 0)
+    area = (s1 - s0) * (t1 - t0)
+    to_input = _plane(origin, u, v)
+    history = []  # per layer: (root of each polygon at the layer's end, its bits)
+    for layer, (key, module, size) in enumerate(zip(keys, modules, sizes)):
+        buf.start_layer(size)
+        _cut_layer(buf, model64, to_input, key, module, layer, min_area * area, ext)
+        history.append((buf.root[: buf.n].copy(), buf.bits[: buf.n].copy()))
+    return _finish(model64, to_input, buf, history, keys, sizes, ext)
+
+
+def _plane(origin: torch.Tensor, u: torch.Tensor, v: torch.Tensor):
+    def to_input(st: np.ndarray) -> torch.Tensor:
+        st = torch.from_numpy(np.ascontiguousarray(st))
+        shape = (-1,) + (1,) * origin.ndim
+        return origin + st[:, 0].reshape(shape) * u + st[:, 1].reshape(shape) * v
+
+    return to_input
+
+
+def _cut_layer(buf, model64, to_input, key, module, layer, min_area, extent) -> None:
+    points, index = _unique_vertices(buf, extent)
+    pre = _pre_activations(model64, to_input(points), key, module)
+    bits, neuron, poly, grad, level, centre = _layer_cuts(buf, pre, index)
+    start_n = buf.n
+    buf.bits[:start_n] = bits
+    bounds = np.searchsorted(neuron, np.arange(pre.shape[1] + 1))
+    for j in np.unique(neuron):
+        sl = slice(bounds[j], bounds[j + 1])
+        _apply_neuron(buf, j, layer, poly[sl], grad[sl], level[sl], centre[sl], start_n, min_area)
+
+
+def _finish(model64, to_input, buf, history, keys, sizes, ext) -> Regions:
+    n = buf.n
+    counts = buf.counts[:n]
+    w = int(counts.max())
+    verts = buf.verts[:n, :w].copy()
+    created = buf.created[:n].copy()
+    # Walk back through the layers: which polygon at each layer's end is an ancestor.
+    idx = np.arange(n)
+    code_parts = []
+    for root, bits in reversed(history):
+        code_parts.append(bits[idx])
+        idx = root[idx]
+    code_parts.reverse()
+    layers = tuple(Layer(k, a - s, a) for k, s, a in zip(keys, sizes, np.cumsum(sizes).tolist()))
+    bits = np.concatenate(code_parts, axis=1) if code_parts else np.zeros((n, 0), dtype=bool)
+    points, index = _unique_vertices(buf, ext)
+    values = _outputs(model64, to_input(points))[index]
+    valid = np.arange(w)[None, :] < counts[:, None]
+    grad, level, centre = _affine_fit(verts, counts, values)
+    offset = level - np.einsum("mki,mi->mk", grad, centre)
+    _check_affine(verts, valid, values, grad, offset)
+    return Regions(verts, counts, SplineCode(bits, layers), grad, offset, created, ext)
+
+
+def _check_affine(verts, valid, values, grad, offset) -> None:
+    fit = np.einsum("mwi,mki->mwk", verts, grad) + offset[:, None]
+    err = np.abs(fit - values)[valid].max(initial=0.0)
+    scale = 1.0 + np.abs(values[valid]).max(initial=0.0)
+    if err > 1e-6 * scale:
+        raise ValueError(
+            f"the output is not affine on a region (error {err:.2e}); does forward apply a "
+            "nonlinearity that is not a module (F.relu, torch.tanh, x * y)? Make it an nn.ReLU module."
+        )
+
+
+# --------------------------------------------------------------- Regions ---
+
+
+@dataclass(eq=False)
+class Regions:
+    """The linear regions of a network on a 2D slice.
+
+    Attributes:
+        verts: (n, w, 2) polygon vertices in (s, t), counter-clockwise,
+            zero-padded beyond ``counts``; ``polygons`` gives them unpadded.
+        counts: (n,) vertices per polygon.
+        codes: :class:`~polylens.spline.SplineCode` (n rows), one per polygon.
+        grad, offset: (n, out, 2) and (n, out): output = grad[i] @ [s, t] + offset[i].
+        created_at: (n,) index of the ReLU layer whose boundary last cut the
+            polygon (-1: never cut).
+        extent: (s0, s1, t0, t1).
+    """
+
+    verts: np.ndarray
+    counts: np.ndarray
+    codes: SplineCode
+    grad: np.ndarray
+    offset: np.ndarray
+    created_at: np.ndarray
+    extent: tuple[float, float, float, float]
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def __repr__(self) -> str:
+        return f"Regions({len(self)} polygons, {self.codes.n_neurons} neurons, extent={self.extent})"
+
+    @property
+    def polygons(self) -> list[np.ndarray]:
+        """One (k, 2) array of (s, t) vertices per region."""
+        return [p[:k] for p, k in zip(self.verts, self.counts)]
+
+    @property
+    def areas(self) -> np.ndarray:
+        """(n,) polygon areas in (s, t) units; they sum to the slice's area."""
+        if "areas" not in self._cache:
+            self._cache["areas"] = np.abs(_areas(self.verts, self.counts))
+        return self._cache["areas"]
+
+    @property
+    def centroids(self) -> np.ndarray:
+        """(n, 2) area centroids: interior points, since polygons are convex."""
+        if "centroids" not in self._cache:
+            self._cache["centroids"] = _centroids(self.verts, self.counts)
+        return self._cache["centroids"]
+
+    @property
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """(A (n, out, 2), c (n, out)): output = A[i] @ [s, t] + c[i] on region i."""
+        return self.grad, self.offset
+
+    @property
+    def n_on(self) -> np.ndarray:
+        """(n,) number of units on in each region."""
+        return self.codes.bits.sum(axis=1)
+
+    def outputs(self, st: Any, region: Any) -> np.ndarray:
+        """(m, out) model output at points st (m, 2) lying in regions ``region`` (m,)."""
+        st, region = np.asarray(st, dtype=np.float64), np.asarray(region)
+        return np.einsum("mki,mi->mk", self.grad[region], st) + self.offset[region]
+
+    def colors(self, color: str = "code", output: int = 0) -> np.ndarray:
+        """(n,) values used by :meth:`plot` for ``color``."""
+        if color == "code":
+            packed = self.codes.packed()
+            return np.array([zlib.crc32(row.tobytes()) % 20 for row in packed])  # stable hash
+        if color == "output":
+            c = self.centroids
+            return self.outputs(c, np.arange(len(self)))[:, output]
+        if color == "n_on":
+            return self.n_on
+        if color == "layer":
+            return self.created_at
+        raise ValueError(f"color must be 'code', 'output', 'n_on' or 'layer', got {color!r}")
+
+    def plot(
+        self,
+        ax: Any = None,
+        color: str = "code",
+        *,
+        edgecolor: Any = "k",
+        linewidth: float = 0.2,
+        cmap: str | None = None,
+        output: int = 0,
+        colorbar: bool = False,
+    ) -> Any:
+        """Draw the polygons with one PolyCollection (fast for 1e5 polygons).
+
+        ``color``: "code" (a stable hash of the code into a qualitative
+        colormap), "output" (output ``output`` at the centroid), "n_on"
+        (units on) or "layer" (created_at). Returns the axes.
+        """
+        import matplotlib.pyplot as plt
+        from matplotlib.collections import PolyCollection
+
+        if ax is None:
+            ax = plt.gca()
+        values = self.colors(color, output)
+        cmap = cmap or ("tab20" if color == "code" else "viridis")
+        coll = PolyCollection(self.polygons, array=values, cmap=cmap, edgecolors=edgecolor, linewidths=linewidth)
+        if color == "code":
+            coll.set_clim(0, 19)
+        ax.add_collection(coll)
+        s0, s1, t0, t1 = self.extent
+        ax.set_xlim(s0, s1)
+        ax.set_ylim(t0, t1)
+        ax.set_aspect("equal")
+        ax.set_xlabel("s")
+        ax.set_ylabel("t")
+        if colorbar and color != "code":
+            ax.figure.colorbar(coll, ax=ax, label=color)
+        return ax
