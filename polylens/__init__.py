@@ -6,7 +6,7 @@
 See the notebooks in ``notebooks/`` for the curriculum.
 """
 
-from polylens import models
+from polylens import exercises, models, plot
 from polylens.hooks import Cache, HookPoint, capture, hooks, resolve_names, run_with_cache, run_with_hooks
 
 __version__ = "0.1.0"
@@ -16,7 +16,9 @@ __all__ = [
     "HookPoint",
     "capture",
     "hooks",
+    "exercises",
     "models",
+    "plot",
     "resolve_names",
     "run_with_cache",
     "run_with_hooks",

@@ -1,0 +1,91 @@
+"""Exercises checked against the library, with messages in the learner's terms.
+
+A notebook gives a stub, the learner fills it in, and a check cell calls::
+
+    pl.exercises.check("preactivations", my_preactivations)
+
+which prints what passed, or raises :class:`ExerciseFailed` saying what is
+wrong ("you returned the ReLU's output, which is never negative ..."). A stub
+that still raises ``NotImplementedError`` is reported as not attempted, so a
+notebook runs top to bottom before the learner has written anything.
+
+Each notebook's checks live in a module of this package named after the
+notebook's idea; they register themselves with :func:`exercise`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["ExerciseFailed", "Exercise", "check", "exercise", "names", "solution"]
+
+
+class ExerciseFailed(AssertionError):
+    """The learner's function ran but gave a wrong answer; the message says why."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str
+    title: str
+    checker: Callable[[Callable], str]  # raises ExerciseFailed, or returns a success note
+    solution: Callable  # a reference answer, shown in the notebook and checked by the tests
+
+
+_REGISTRY: dict[str, Exercise] = {}
+
+
+def exercise(
+    name: str, title: str, solution: Callable
+) -> Callable[[Callable[[Callable], str]], Callable[[Callable], str]]:
+    """Register ``checker(learner_fn) -> success note`` under ``name``."""
+
+    def register(checker: Callable[[Callable], str]) -> Callable[[Callable], str]:
+        _REGISTRY[name] = Exercise(name, title, checker, solution)
+        return checker
+
+    return register
+
+
+def solution(name: str) -> Callable:
+    """The reference answer to exercise ``name`` (try first, peek after)."""
+    _load_all()
+    if name not in _REGISTRY:
+        raise KeyError(f"no exercise named {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name].solution
+
+
+def names() -> list[str]:
+    """Every registered exercise name."""
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def check(name: str, learner_fn: Callable, *, quiet: bool = False) -> bool:
+    """Check ``learner_fn`` for exercise ``name``.
+
+    Returns True when it passes, False when the stub is not filled in yet
+    (it still raises ``NotImplementedError``). Raises :class:`ExerciseFailed`
+    with a targeted message when the answer is wrong.
+    """
+    _load_all()
+    if name not in _REGISTRY:
+        raise KeyError(f"no exercise named {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    if not callable(learner_fn):
+        raise TypeError(f"pass your function itself, e.g. check({name!r}, my_function), not its result")
+    ex = _REGISTRY[name]
+    try:
+        note = ex.checker(learner_fn)
+    except NotImplementedError:
+        if not quiet:
+            print(f"[{ex.title}] not attempted yet: fill in the function, then run this cell again.")
+        return False
+    if not quiet:
+        print(f"[{ex.title}] passed. {note}".rstrip())
+    return True
+
+
+def _load_all() -> None:
+    # Imported lazily so that `import polylens` stays light.
+    from polylens.exercises import welcome  # noqa: F401
