@@ -622,3 +622,191 @@ class Regions:
         if colorbar and color != "code":
             ax.figure.colorbar(coll, ax=ax, label=color)
         return ax
+
+
+# ------------------------------------------------------------- crossings ---
+
+
+@dataclass(eq=False)
+class Crossings:
+    """Where a segment ``x0 + t (x1 - x0)``, t in [0, 1], crosses region boundaries.
+
+    One entry per unit that flips, sorted by t (several units may flip at
+    one t). Attributes:
+        t: (k,) float64 parameters in [0, 1].
+        layer: (k,) int, index into ``layers`` of the flipping unit's layer.
+        neuron: (k,) int, the unit's index within its layer (flattened for conv).
+        turns_on: (k,) bool, True where the unit goes from off to on as t grows.
+        layers: the layout of the spline code (as in SplineCode.layers).
+    """
+
+    t: np.ndarray
+    layer: np.ndarray
+    neuron: np.ndarray
+    turns_on: np.ndarray
+    layers: tuple[Layer, ...]
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def __repr__(self) -> str:
+        return f"Crossings({len(self)} unit flips at {len(np.unique(self.t))} distinct t)"
+
+    @property
+    def names(self) -> list[str]:
+        """(k,) layer name of each crossing."""
+        return [self.layers[i].name for i in self.layer]
+
+    @property
+    def code_index(self) -> np.ndarray:
+        """(k,) column of each flipping unit in the full spline code."""
+        starts = np.array([l.start for l in self.layers], dtype=np.int64)
+        return starts[self.layer] + self.neuron if len(self) else np.zeros(0, dtype=np.int64)
+
+
+def _segments(model64, x0: torch.Tensor, x1: torch.Tensor, keys, modules) -> tuple[np.ndarray, ...]:
+    """Crossings of many segments at once: x0, x1 (S, *shape).
+
+    The 1D version of the slicing recursion: breakpoints split each segment
+    into intervals on which all earlier layers are fixed, so the next
+    layer's pre-activations are affine in t there and the zero of each one
+    that changes sign is found by interpolation. Returns (segment, t,
+    layer, neuron, turns_on), each (k,), sorted by segment then t.
+    """
+    n_seg = len(x0)
+    seg = np.repeat(np.arange(n_seg), 2)
+    t = np.tile([0.0, 1.0], n_seg)
+    found = []
+    shape = (-1,) + (1,) * (x0.ndim - 1)
+    for layer, (key, module) in enumerate(zip(keys, modules)):
+        tt = torch.from_numpy(t).reshape(shape)
+        pts = x0[seg] + tt * (x1[seg] - x0[seg])
+        pre = _pre_activations(model64, pts, key, module)
+        pair = np.flatnonzero(seg[1:] == seg[:-1])  # interval (pair, pair + 1)
+        a, b = pre[pair], pre[pair + 1]
+        i, j = np.nonzero((a > 0) != (b > 0))
+        fa, fb = a[i, j], b[i, j]
+        ta, tb = t[pair[i]], t[pair[i] + 1]
+        tc = np.clip(ta + (tb - ta) * fa / (fa - fb), ta, tb)
+        found.append((seg[pair[i]], tc, np.full(len(i), layer), j, fb > 0))
+        seg, t = np.concatenate([seg, seg[pair[i]]]), np.concatenate([t, tc])
+        order = np.lexsort((t, seg))
+        seg, t = seg[order], t[order]
+        keep = np.ones(len(t), dtype=bool)
+        keep[1:] = (seg[1:] != seg[:-1]) | (t[1:] != t[:-1])
+        seg, t = seg[keep], t[keep]
+    if not found:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, np.zeros(0), empty, empty, np.zeros(0, dtype=bool)
+    cols = [np.concatenate(c) for c in zip(*found)]
+    order = np.lexsort((cols[3], cols[2], cols[1], cols[0]))
+    return tuple(c[order] for c in cols)
+
+
+def _code_layers(keys, sizes) -> tuple[Layer, ...]:
+    stops = np.cumsum(sizes).tolist() if sizes else []
+    return tuple(Layer(k, b - s, b) for k, s, b in zip(keys, sizes, stops))
+
+
+def crossings(model: nn.Module, x0: Any, x1: Any) -> Crossings:
+    """Every exact t in [0, 1] at which the segment x0 -> x1 crosses a region boundary.
+
+    Args:
+        model: as for :func:`slice_regions` (a float64 eval copy is used).
+        x0, x1: one input each, the model's input shape without batch.
+
+    Returns:
+        :class:`Crossings`, sorted by t: the spline code (pre-activation > 0)
+        changes exactly at these t, by the listed units. A flip at t = 0
+        means x0 lies exactly on that unit's boundary.
+    """
+    model64 = _float64_copy(model)
+    x0, x1 = _point(x0, "x0"), _point(x1, "x1")
+    if x0.shape != x1.shape:
+        raise ValueError(f"x0 and x1 must have one shape, got {tuple(x0.shape)} and {tuple(x1.shape)}")
+    keys, modules, sizes = _relu_calls(model64, x0)
+    _, t, layer, neuron, on = _segments(model64, x0[None], x1[None], keys, modules)
+    return Crossings(t, layer, neuron, on, _code_layers(keys, sizes))
+
+
+@dataclass(eq=False)
+class Density:
+    """Boundary crossings per unit length at a range of distances from a centre.
+
+    Attributes:
+        radii: (b + 1,) bin edges (distance from the centre).
+        counts: (n_rays, b) unit flips in each bin on each ray.
+        density: (b,) mean over rays of counts / bin length.
+        std: (b,) standard deviation over rays of counts / bin length.
+    """
+
+    radii: np.ndarray
+    counts: np.ndarray
+    density: np.ndarray
+    std: np.ndarray
+
+    @property
+    def mid(self) -> np.ndarray:
+        """(b,) bin centres."""
+        return 0.5 * (self.radii[1:] + self.radii[:-1])
+
+
+def density(
+    model: nn.Module,
+    center: Any,
+    radii: Any,
+    n_rays: int = 64,
+    seed: int = 0,
+    *,
+    directions: Any = None,
+) -> Density:
+    """How densely region boundaries lie at each distance from ``center``.
+
+    Along ``n_rays`` random unit directions d (Gaussian, normalised; seeded),
+    the segment from ``center + radii[0] d`` to ``center + radii[-1] d`` is
+    crossed exactly (:func:`crossings`), and each unit flip at distance r
+    is counted in the bin radii[i] < r <= radii[i + 1]. A flip exactly at
+    radii[0] is a property of the start point, not of the path, and is not
+    counted. With all biases zero the regions are cones from the origin, so
+    the density beyond it is exactly zero.
+
+    Args:
+        model: as for :func:`slice_regions`.
+        center: one input (the model's input shape without batch).
+        radii: (b + 1,) increasing distances >= 0, e.g. np.linspace(0, 4, 17).
+        n_rays, seed: how many random directions, and their seed.
+        directions: optional (n_rays, *input shape) directions instead
+            (normalised here).
+
+    Returns:
+        :class:`Density`.
+    """
+    model64 = _float64_copy(model)
+    center = _point(center, "center")
+    radii = np.asarray(radii, dtype=np.float64)
+    if radii.ndim != 1 or len(radii) < 2 or not np.all(np.isfinite(radii)) or radii[0] < 0 or np.any(np.diff(radii) <= 0):
+        raise ValueError("radii must be at least two increasing finite distances >= 0, e.g. np.linspace(0, 4, 17)")
+    if directions is None:
+        if not isinstance(n_rays, int) or n_rays < 1:
+            raise ValueError(f"n_rays must be a positive int, got {n_rays!r}")
+        gen = torch.Generator().manual_seed(seed)
+        directions = torch.randn((n_rays,) + tuple(center.shape), generator=gen, dtype=torch.float64)
+    else:
+        directions = _point(directions, "directions")
+        if tuple(directions.shape[1:]) != tuple(center.shape):
+            raise ValueError(f"directions must be (n_rays, {tuple(center.shape)}), got {tuple(directions.shape)}")
+    norms = directions.flatten(1).norm(dim=1)
+    if not torch.all(norms > 0):
+        raise ValueError("every direction must be nonzero")
+    shape = (-1,) + (1,) * center.ndim
+    d = directions / norms.reshape(shape)
+    keys, modules, _ = _relu_calls(model64, center)
+    r0, r1 = radii[0], radii[-1]
+    seg, t, *_ = _segments(model64, center + r0 * d, center + r1 * d, keys, modules)
+    r = r0 + t * (r1 - r0)
+    bins = np.searchsorted(radii, r, side="left") - 1
+    inside = (bins >= 0) & (bins < len(radii) - 1)
+    counts = np.zeros((len(d), len(radii) - 1), dtype=np.int64)
+    np.add.at(counts, (seg[inside], bins[inside]), 1)
+    per_length = counts / np.diff(radii)
+    return Density(radii, counts, per_length.mean(axis=0), per_length.std(axis=0))
