@@ -1,0 +1,271 @@
+"""Exact regions of 2D slices, boundary crossings along segments, and densities."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from polylens.models import MLP, ResidualMLP, SmallCNN  # noqa: E402
+from polylens.regions import Regions, crossings, density, slice_regions  # noqa: E402
+from polylens.spline import spline_code  # noqa: E402
+
+torch.set_num_threads(1)
+E2 = (np.zeros(2), np.array([1.0, 0.0]), np.array([0.0, 1.0]))
+
+
+def _plane_points(origin, u, v, st: np.ndarray) -> torch.Tensor:
+    o, u, v = (torch.as_tensor(np.asarray(a), dtype=torch.float64) for a in (origin, u, v))
+    st = torch.from_numpy(st)
+    shape = (-1,) + (1,) * o.ndim
+    return o + st[:, :1].reshape(shape) * u + st[:, 1:].reshape(shape) * v
+
+
+def _interior_points(regs: Regions, seed: int = 0) -> np.ndarray:
+    """One random strictly interior point per polygon: a random convex combination of its vertices."""
+    rng = np.random.default_rng(seed)
+    w = regs.verts.shape[1]
+    weights = rng.random((len(regs), w)) + 0.05
+    weights[np.arange(w)[None, :] >= regs.counts[:, None]] = 0
+    weights /= weights.sum(1, keepdims=True)
+    return np.einsum("mw,mwi->mi", weights, regs.verts)
+
+
+def _check_exact(model, origin, u, v, extent=(-1, 1, -1, 1)) -> Regions:
+    """The properties every slice must have; returns the regions for more checks."""
+    regs = slice_regions(model, origin, u, v, extent)
+    s0, s1, t0, t1 = extent
+    assert regs.areas.sum() == pytest.approx((s1 - s0) * (t1 - t0), rel=1e-9)
+    assert (regs.areas > 0).all()
+    model64 = copy.deepcopy(model).double().eval()
+    # The code at each centroid is the region's code, and codes are unique.
+    at_centroid = spline_code(model64, _plane_points(origin, u, v, regs.centroids))
+    np.testing.assert_array_equal(at_centroid.bits, regs.codes.bits)
+    assert len(np.unique(regs.codes.packed(), axis=0)) == len(regs)
+    # The affine map reproduces the model inside each region.
+    st = _interior_points(regs)
+    with torch.no_grad():
+        out = model64(_plane_points(origin, u, v, st)).flatten(1).numpy()
+    np.testing.assert_allclose(regs.outputs(st, np.arange(len(regs))), out, atol=1e-6, rtol=0)
+    A, c = regs.affine
+    assert A.shape == (len(regs), out.shape[1], 2) and c.shape == (len(regs), out.shape[1])
+    return regs
+
+
+# ------------------------------------------------------------------- MLPs ---
+
+
+def test_mlp_slice_is_exact():
+    regs = _check_exact(MLP([2, 16, 16, 16, 1], seed=0), *E2)
+    assert len(regs) > 100
+    assert regs.created_at.min() >= 0 and regs.created_at.max() == 2
+    np.testing.assert_array_equal(regs.n_on, regs.codes.bits.sum(1))
+    assert len(regs.polygons) == len(regs) and all(p.shape[1] == 2 for p in regs.polygons)
+
+
+def test_rectangular_extent_and_oblique_plane():
+    rng = np.random.default_rng(1)
+    origin, u, v = rng.normal(size=(3, 3))
+    _check_exact(MLP([3, 12, 12, 2], seed=3), origin, u, v, extent=(-2.0, 0.5, 0.0, 3.0))
+
+
+def test_one_layer_count_matches_the_arrangement_formula():
+    # For lines in general position cutting a convex set, regions = 1 + lines + crossings inside.
+    model = MLP([2, 12, 1], seed=5)
+    w, b = model.linear0.weight.detach().double().numpy(), model.linear0.bias.detach().double().numpy()
+    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])
+    vals = corners @ w.T + b
+    lines = int(((vals.min(0) < 0) & (vals.max(0) > 0)).sum())
+    inside = 0
+    for i, j in itertools.combinations(range(len(b)), 2):
+        p = np.linalg.solve(w[[i, j]], -b[[i, j]])
+        inside += bool(np.all(np.abs(p) < 1))
+    assert lines >= 8 and inside >= 5  # the test is not vacuous
+    assert len(slice_regions(model, *E2)) == 1 + lines + inside
+
+
+def test_count_matches_a_fine_grid_on_a_tiny_net():
+    model = MLP([2, 4, 4, 1], seed=0)
+    regs = _check_exact(model, *E2)
+    n = 601
+    g = np.linspace(-1, 1, n)
+    h = g[1] - g[0]
+    grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    grid_codes = {r.tobytes() for r in spline_code(model.double(), torch.from_numpy(grid)).packed()}
+    exact = [r.tobytes() for r in regs.codes.packed()]
+    assert grid_codes <= set(exact)  # the grid never sees a region the enumeration missed
+    # Every region that contains a disk of radius h / sqrt(2) must hold a grid point.
+    verts, counts, c = regs.verts, regs.counts, regs.centroids
+    nxt = np.take_along_axis(verts, ((np.arange(verts.shape[1]) + 1) % counts[:, None])[..., None], 1)
+    edge = nxt - verts
+    dist = (edge[..., 0] * (c[:, None, 1] - verts[..., 1]) - edge[..., 1] * (c[:, None, 0] - verts[..., 0])) / np.linalg.norm(edge, axis=-1).clip(1e-300)
+    dist[np.arange(verts.shape[1])[None, :] >= counts[:, None]] = np.inf
+    big = np.abs(dist).min(1) > h / np.sqrt(2) * 1.01
+    assert big.sum() >= 0.8 * len(regs)
+    assert {exact[i] for i in np.flatnonzero(big)} <= grid_codes
+    assert len(grid_codes) <= len(regs)
+
+
+def test_leaky_relu_mlp():
+    _check_exact(MLP([2, 12, 12, 1], activation="leaky_relu", seed=2), *E2)
+
+
+def test_residual_mlp():
+    regs = _check_exact(ResidualMLP(d_in=2, width=8, hidden=12, depth=2, seed=0), *E2)
+    assert regs.codes.layer_names == ["blocks.0.act", "blocks.1.act"]
+
+
+def test_shared_relu_module_called_twice():
+    relu = nn.ReLU()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 6), relu, nn.Linear(6, 6), relu, nn.Linear(6, 1))
+    regs = _check_exact(model, *E2)
+    assert regs.codes.layer_names == ["1", "1#1"]
+
+
+def test_conv_net_on_a_plane_of_images():
+    model = SmallCNN(size=8, channels=2, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    origin, u, v = torch.randn(3, 1, 8, 8, generator=gen)
+    regs = _check_exact(model, origin, u, v, extent=(-0.5, 0.5, -0.5, 0.5))
+    assert regs.codes.n_neurons == 2 * 64 + 2 * 16 and len(regs) > 10
+
+
+def test_linear_model_is_one_region():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3))
+    regs = slice_regions(model, *E2, extent=(0, 2, 0, 1))
+    assert len(regs) == 1 and regs.codes.n_neurons == 0 and regs.areas[0] == pytest.approx(2.0)
+    A, c = regs.affine
+    np.testing.assert_allclose(A[0], model[0].weight.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(c[0], model[0].bias.detach().numpy(), atol=1e-6)
+
+
+def test_user_model_is_not_changed():
+    model = MLP([2, 8, 1], seed=0)
+    model.train()
+    before = copy.deepcopy(model.state_dict())
+    slice_regions(model, *E2)
+    assert model.training and model.linear0.weight.dtype == torch.float32
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+# --------------------------------------------------------------- refusals ---
+
+
+def test_smooth_and_unknown_layers_are_refused_with_advice():
+    with pytest.raises(ValueError, match="soft_code"):
+        slice_regions(MLP([2, 4, 1], activation="gelu"), *E2)
+    with pytest.raises(ValueError, match="MaxPool"):
+        slice_regions(nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU(), nn.MaxPool2d(2)), torch.zeros(1, 4, 4), torch.ones(1, 4, 4), torch.eye(4)[None])
+    with pytest.raises(ValueError, match="LayerNorm"):
+        slice_regions(nn.Sequential(nn.Linear(2, 4), nn.LayerNorm(4)), *E2)
+    with pytest.raises(ValueError, match="soft_code"):
+        crossings(MLP([2, 4, 1], activation="silu"), np.zeros(2), np.ones(2))
+    with pytest.raises(TypeError, match="nn.Module"):
+        slice_regions("model", *E2)
+
+
+def test_hidden_functional_nonlinearity_is_detected():
+    class Hidden(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 8)
+            self.relu = nn.ReLU()
+            self.out = nn.Linear(8, 1)
+
+        def forward(self, x):
+            return self.out(torch.tanh(self.relu(self.fc(x))))
+
+    with pytest.raises(ValueError, match="not affine"):
+        slice_regions(Hidden(), *E2)
+
+
+def test_bad_planes_and_extents_are_refused():
+    model = MLP([2, 4, 1])
+    with pytest.raises(ValueError, match="independent"):
+        slice_regions(model, np.zeros(2), [1.0, 1.0], [2.0, 2.0])
+    with pytest.raises(ValueError, match="extent"):
+        slice_regions(model, *E2, extent=(1, -1, -1, 1))
+    with pytest.raises(ValueError, match="NaN"):
+        slice_regions(model, [np.nan, 0.0], [1.0, 0.0], [0.0, 1.0])
+    with pytest.raises(ValueError, match="shape"):
+        slice_regions(model, np.zeros(3), [1.0, 0.0], [0.0, 1.0])
+
+
+# ---------------------------------------------------------------- drawing ---
+
+
+@pytest.mark.parametrize("color", ["code", "output", "n_on", "layer"])
+def test_plot_draws_one_polygon_per_region(color):
+    regs = slice_regions(MLP([2, 8, 8, 1], seed=0), *E2)
+    fig, ax = plt.subplots()
+    regs.plot(ax, color=color)
+    assert len(ax.collections[0].get_paths()) == len(regs)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="color"):
+        regs.plot(ax, color="rainbow")
+
+
+# -------------------------------------------------------------- crossings ---
+
+
+def _sampled_flips(model, x0, x1, n):
+    ts = np.linspace(0, 1, n)
+    ts_ = ts.reshape((-1,) + (1,) * x0.ndim)
+    pts = torch.from_numpy(x0[None] + ts_ * (x1 - x0)[None])
+    bits = spline_code(copy.deepcopy(model).double(), pts).bits
+    return ts, bits
+
+
+def test_crossings_match_a_very_fine_sampling():
+    model = MLP([2, 32, 32, 32, 1], seed=1)
+    x0, x1 = np.array([-1.0, -0.4]), np.array([1.0, 0.9])
+    cr = crossings(model, x0, x1)
+    ts, bits = _sampled_flips(model, x0, x1, 200_001)
+    flips = bits[1:] != bits[:-1]
+    assert len(cr) == flips.sum() > 20
+    assert np.all(np.diff(cr.t) >= 0) and cr.t.min() > 0 and cr.t.max() < 1
+    # Each crossing lies in a sampling interval where exactly that unit flips, the right way.
+    interval = np.searchsorted(ts, cr.t) - 1
+    assert flips[interval, cr.code_index].all()
+    np.testing.assert_array_equal(bits[interval + 1, cr.code_index], cr.turns_on)
+    assert set(cr.names) <= {"relu0", "relu1", "relu2"}
+
+
+def test_crossings_on_a_conv_net():
+    model = SmallCNN(size=8, channels=2, seed=1)
+    gen = torch.Generator().manual_seed(1)
+    x0, x1 = torch.randn(2, 1, 8, 8, generator=gen).double().numpy()
+    cr = crossings(model, x0, x1)
+    ts, bits = _sampled_flips(model, x0, x1, 20_001)
+    assert len(cr) == (bits[1:] != bits[:-1]).sum() > 5
+
+
+# ---------------------------------------------------------------- density ---
+
+
+def test_density_is_zero_beyond_the_origin_without_biases():
+    d = density(MLP([2, 32, 32, 1], bias=False, seed=0), np.zeros(2), np.linspace(0, 4, 9), n_rays=16)
+    assert d.counts.shape == (16, 8)
+    assert (d.density == 0).all()
+
+
+def test_density_is_high_near_the_data_and_low_far_out():
+    model = MLP([2, 32, 32, 1], seed=0)
+    d = density(model, np.zeros(2), [0.0, 1.0, 2.0, 50.0, 100.0], n_rays=16, seed=1)
+    assert d.density[0] > 5 * d.density[-1]
+    again = density(model, np.zeros(2), [0.0, 1.0, 2.0, 50.0, 100.0], n_rays=16, seed=1)
+    np.testing.assert_array_equal(d.counts, again.counts)
+    # Each count is the number of crossings of that stretch of the ray.
+    with pytest.raises(ValueError, match="increasing"):
+        density(model, np.zeros(2), [1.0, 0.5])
