@@ -1,0 +1,98 @@
+"""A small, seeded training loop that keeps snapshots along the way.
+
+Notebooks use it to watch polytopes change during training: train once,
+keep the weights at a few steps, and let a slider pick a step.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = ["Trajectory", "train_classifier"]
+
+
+@dataclass
+class Trajectory:
+    """Weights at chosen steps of one training run, with the loss and accuracy there."""
+
+    steps: list[int]
+    states: list[dict[str, torch.Tensor]]
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+
+    def model_at(self, model: nn.Module, step: int) -> nn.Module:
+        """A copy of ``model`` holding the weights saved at ``step``."""
+        if step not in self.steps:
+            raise ValueError(f"no snapshot at step {step}; saved steps are {self.steps}")
+        out = copy.deepcopy(model)
+        out.load_state_dict(self.states[self.steps.index(step)])
+        return out.eval()
+
+
+def train_classifier(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    steps: int = 500,
+    lr: float = 1e-2,
+    batch_size: int | None = None,
+    snapshots: Sequence[int] = (),
+    seed: int = 0,
+    progress: bool = False,
+) -> Trajectory:
+    """Train ``model`` in place with Adam and cross-entropy on (x, y).
+
+    Args:
+        model: maps (n, d) inputs to (n, classes) logits.
+        x: (n, d) float inputs; y: (n,) int64 labels.
+        steps: optimiser steps; full batch unless ``batch_size`` is given.
+        snapshots: steps (0 = before training) at which to keep a copy of the weights.
+        seed: seeds the minibatch order.
+        progress: show a tqdm bar.
+
+    Returns:
+        A :class:`Trajectory` with the snapshots (and always the final step).
+    """
+    _check_data(x, y, steps)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    keep = sorted({*snapshots, steps})
+    traj = Trajectory([], [])
+    for step in tqdm(range(steps + 1), disable=not progress, desc="training"):
+        if step in keep:
+            _snapshot(traj, model, x, y, step)
+        if step == steps:
+            break
+        idx = torch.randint(len(x), (batch_size,), generator=gen) if batch_size else slice(None)
+        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return traj
+
+
+def _snapshot(traj: Trajectory, model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: int) -> None:
+    with torch.no_grad():
+        logits = model(x)
+        traj.loss.append(float(nn.functional.cross_entropy(logits, y)))
+        traj.accuracy.append(float((logits.argmax(1) == y).float().mean()))
+    traj.steps.append(step)
+    traj.states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+
+def _check_data(x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
+    if not (isinstance(x, torch.Tensor) and x.ndim == 2 and x.is_floating_point()):
+        raise TypeError("x must be a float tensor of shape (n, d)")
+    if not (isinstance(y, torch.Tensor) and y.shape == (len(x),) and y.dtype == torch.int64):
+        raise TypeError(f"y must be an int64 tensor of shape ({len(x)},) holding class labels")
+    if not torch.isfinite(x).all():
+        raise ValueError("x holds NaN or inf; clean the data first")
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
