@@ -12,6 +12,16 @@ Modules, one per idea:
 - ``geometry``: datasets where a dictionary's view and the model's disagree.
 """
 
+from polylens.superposition.geometry import (
+    AnimalsDataset,
+    ObjectsConditions,
+    animal_readout_error,
+    animals_in_attribute_space,
+    atomic_vs_combination,
+    attribute_readout_error,
+    objects_conditions,
+    single_latent_readout_error,
+)
 from polylens.superposition.metrics import (
     dedicated,
     digon,
@@ -26,24 +36,48 @@ from polylens.superposition.metrics import (
     tetrahedron,
     triangle,
 )
+from polylens.superposition.sae import (
+    SAE,
+    dead_latents,
+    ground_truth_features,
+    l0,
+    mmcs,
+    sparse_activations,
+    train_sae,
+)
 from polylens.superposition.toy import ToyModel, generate_features, hidden_to_output, train_abs_tms, train_tms
 
 __all__ = [
-    "ToyModel",
+    "animal_readout_error",
+    "animals_in_attribute_space",
+    "AnimalsDataset",
+    "atomic_vs_combination",
+    "attribute_readout_error",
+    "dead_latents",
     "dedicated",
     "digon",
     "dimensions_per_feature",
     "feature_dimensionality",
     "feature_norms",
     "generate_features",
+    "ground_truth_features",
     "hidden_to_output",
     "interference",
+    "l0",
+    "mmcs",
+    "objects_conditions",
+    "ObjectsConditions",
     "pentagon",
     "regular_polygon",
+    "SAE",
+    "single_latent_readout_error",
+    "sparse_activations",
     "square_antiprism",
     "tegum",
     "tetrahedron",
+    "ToyModel",
     "train_abs_tms",
+    "train_sae",
     "train_tms",
     "triangle",
 ]

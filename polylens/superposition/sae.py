@@ -1,0 +1,221 @@
+"""Sparse dictionaries: take features back out of superposition.
+
+A sparse autoencoder (SAE) learns an overcomplete dictionary of directions
+(decoder columns, kept at unit norm) and a ReLU encoder whose codes are kept
+sparse by an L1 penalty::
+
+    c = ReLU(W_enc x + b_enc)      (batch, n_latents)
+    x_hat = W_dec c                (batch, dim)
+    loss = ||x - x_hat||^2 + l1 * ||c||_1     (each averaged over the batch)
+
+On synthetic data made from known ground-truth features (Sharkey et al.,
+"Taking features out of superposition with sparse autoencoders", 2022) the
+learned dictionary is scored by mean max cosine similarity (MMCS).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from polylens.superposition._checks import ArrayLike, generator, positive_int, seed_int
+
+__all__ = ["SAE", "dead_latents", "ground_truth_features", "l0", "mmcs", "sparse_activations", "train_sae"]
+
+
+def ground_truth_features(n_features: int, dim: int, seed: int = 0) -> torch.Tensor:
+    """Random unit-norm feature directions: (n_features, dim), one per row."""
+    positive_int("n_features", n_features)
+    positive_int("dim", dim)
+    f = torch.randn(n_features, dim, generator=generator(seed))
+    return f / f.norm(dim=1, keepdim=True)
+
+
+def feature_probabilities(n_features: int, avg_active: float, decay: float) -> torch.Tensor:
+    """p_i proportional to exp(-decay * i / n), scaled so sum p_i = avg_active: (n_features,)."""
+    w = torch.exp(-decay * torch.arange(n_features, dtype=torch.float64) / n_features)
+    return (avg_active * w / w.sum()).clamp(max=1.0).float()
+
+
+def sparse_activations(
+    n_samples: int,
+    n_features: int,
+    avg_active: float = 5.0,
+    decay: float = 1.0,
+    correlated: bool = False,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Sparse non-negative feature coefficients: (n_samples, n_features).
+
+    Feature i is present with probability p_i that decays with its index
+    (``decay=0``: all equal), so that on average ``avg_active`` features are
+    present; a present feature's value is U[0, 1). With ``correlated=True``
+    the presence of features is correlated through a Gaussian copula with a
+    random (seeded) low-rank correlation matrix, so some features tend to
+    appear together.
+
+    Multiply by :func:`ground_truth_features` to get data:
+    ``data = sparse_activations(...) @ ground_truth_features(...)``.
+    """
+    positive_int("n_samples", n_samples)
+    positive_int("n_features", n_features)
+    if not (math.isfinite(avg_active) and 0 < avg_active <= n_features):
+        raise ValueError(f"avg_active must lie in (0, n_features], got {avg_active!r}")
+    if not (math.isfinite(decay) and decay >= 0):
+        raise ValueError(f"decay must be a finite number >= 0, got {decay!r}")
+    gen = generator(seed)
+    p = feature_probabilities(n_features, avg_active, decay)
+    if correlated:
+        factors = torch.randn(n_features, max(1, n_features // 8), generator=gen)
+        cov = factors @ factors.T + torch.eye(n_features)
+        std = cov.diagonal().sqrt()
+        corr = cov / std[:, None] / std[None, :]
+        z = torch.randn(n_samples, n_features, generator=gen) @ torch.linalg.cholesky(corr).T
+        u = 0.5 * (1 + torch.erf(z / math.sqrt(2)))  # normal CDF: uniform marginals
+    else:
+        u = torch.rand(n_samples, n_features, generator=gen)
+    return (u < p) * torch.rand(n_samples, n_features, generator=gen)
+
+
+class SAE(nn.Module):
+    """A sparse autoencoder with untied weights and unit-norm decoder columns.
+
+    Modules: ``encoder`` (Linear dim -> n_latents), ``relu`` (ReLU),
+    ``decoder`` (Linear n_latents -> dim, no bias).
+
+    Shapes: ``encode`` (batch, dim) -> (batch, n_latents); ``decode`` the
+    reverse; ``forward`` (batch, dim) -> (batch, dim) reconstruction.
+    """
+
+    def __init__(self, dim: int, n_latents: int, seed: int = 0) -> None:
+        super().__init__()
+        positive_int("dim", dim)
+        positive_int("n_latents", n_latents)
+        gen = generator(seed)
+        self.encoder = nn.Linear(dim, n_latents)
+        self.relu = nn.ReLU()
+        self.decoder = nn.Linear(n_latents, dim, bias=False)
+        with torch.no_grad():
+            atoms = torch.randn(dim, n_latents, generator=gen)
+            self.decoder.weight.copy_(atoms / atoms.norm(dim=0, keepdim=True))
+            # Start the encoder as the decoder's transpose; they train apart.
+            self.encoder.weight.copy_(self.decoder.weight.T)
+            self.encoder.bias.zero_()
+
+    @property
+    def dictionary(self) -> torch.Tensor:
+        """Learned atoms, one unit-norm direction per row: (n_latents, dim)."""
+        return self.decoder.weight.detach().T
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.encoder(x))
+
+    def decode(self, c: torch.Tensor) -> torch.Tensor:
+        return self.decoder(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    @torch.no_grad()
+    def normalize_decoder(self) -> None:
+        # Without this the L1 penalty is dodged by shrinking codes and growing atoms.
+        w = self.decoder.weight
+        w.div_(w.norm(dim=0, keepdim=True).clamp(min=1e-8))
+
+
+def _data(data: ArrayLike) -> torch.Tensor:
+    t = torch.as_tensor(data).detach().float()
+    if t.ndim != 2 or t.shape[0] < 1:
+        raise ValueError(f"data must have shape (n_samples, dim); got {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ValueError("data contains NaN or inf; clean it before training a dictionary")
+    return t
+
+
+def train_sae(
+    data: ArrayLike,
+    n_latents: int,
+    l1: float = 0.3,
+    steps: int = 3000,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    seed: int = 0,
+    progress: bool = True,
+) -> SAE:
+    """Train a sparse autoencoder on rows of ``data`` (n_samples, dim).
+
+    Minibatches are drawn from ``data`` with replacement; after every Adam
+    step the decoder columns are renormalised to unit norm.
+
+    Args:
+        l1: weight of the L1 penalty on latent activations. Too small and the
+            codes are dense (atoms mix features); too large and latents die.
+            The default suits unit-norm features with values in [0, 1) and
+            a few active per sample; sweep it for other data.
+    """
+    x = _data(data)
+    positive_int("n_latents", n_latents)
+    positive_int("steps", steps)
+    positive_int("batch_size", batch_size)
+    if not (isinstance(l1, (int, float)) and math.isfinite(l1) and l1 >= 0):
+        raise ValueError(f"l1 must be a finite number >= 0, got {l1!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    seed_int(seed)
+    sae = SAE(x.shape[1], n_latents, seed=seed)
+    gen = generator(seed + 1)
+    opt = torch.optim.Adam(sae.parameters(), lr=lr)
+    for _ in tqdm(range(steps), disable=not progress, desc="SAE", leave=False):
+        batch = x[torch.randint(0, x.shape[0], (batch_size,), generator=gen)]
+        c = sae.encode(batch)
+        recon = ((sae.decode(c) - batch) ** 2).sum(dim=1).mean()
+        loss = recon + l1 * c.abs().sum(dim=1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sae.normalize_decoder()
+    return sae
+
+
+def _rows(name: str, value: ArrayLike | SAE) -> torch.Tensor:
+    t = value.dictionary if isinstance(value, SAE) else torch.as_tensor(value).detach().float()
+    if t.ndim != 2:
+        raise ValueError(f"{name} must have shape (n_atoms, dim), one direction per row; got {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return t
+
+
+def mmcs(learned: ArrayLike | SAE, true: ArrayLike) -> float:
+    """Mean max cosine similarity: for each *true* feature, the largest
+    (signed) cosine with any learned atom, averaged over true features.
+
+    This is Sharkey et al.'s convention: 1 means every true feature has a
+    learned atom pointing its way. Signed, because SAE codes are
+    non-negative, so an atom at -f cannot express f.
+
+    Args:
+        learned: (n_learned, dim) atoms, or an :class:`SAE`.
+        true: (n_true, dim) ground-truth directions.
+    """
+    a, b = _rows("learned", learned), _rows("true", true)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"learned atoms have dim {a.shape[1]} but true features have dim {b.shape[1]}")
+    a = a / a.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    b = b / b.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    return float((b @ a.T).max(dim=1).values.mean())
+
+
+@torch.no_grad()
+def dead_latents(sae: SAE, data: ArrayLike) -> torch.Tensor:
+    """Latents that never fire on ``data`` (n_samples, dim): (n_latents,) bool."""
+    return ~(sae.encode(_data(data)) > 0).any(dim=0)
+
+
+@torch.no_grad()
+def l0(sae: SAE, data: ArrayLike) -> float:
+    """Mean number of latents active per sample of ``data`` (n_samples, dim)."""
+    return float((sae.encode(_data(data)) > 0).sum(dim=1).float().mean())
