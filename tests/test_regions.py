@@ -5,19 +5,15 @@ from __future__ import annotations
 import copy
 import itertools
 
-import matplotlib
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+from torch import nn
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from polylens.models import MLP, ResidualMLP, SmallCNN  # noqa: E402
-from polylens.regions import Regions, crossings, density, slice_regions  # noqa: E402
-from polylens.spline import spline_code  # noqa: E402
+from polylens.models import MLP, ResidualMLP, SmallCNN
+from polylens.regions import Regions, crossings, density, slice_regions
+from polylens.spline import spline_code
 
 torch.set_num_threads(1)
 E2 = (np.zeros(2), np.array([1.0, 0.0]), np.array([0.0, 1.0]))
@@ -208,10 +204,9 @@ def test_bad_planes_and_extents_are_refused():
 @pytest.mark.parametrize("color", ["code", "output", "n_on", "layer"])
 def test_plot_draws_one_polygon_per_region(color):
     regs = slice_regions(MLP([2, 8, 8, 1], seed=0), *E2)
-    fig, ax = plt.subplots()
+    ax = Figure().subplots()  # no pyplot: leave the session's backend alone
     regs.plot(ax, color=color)
     assert len(ax.collections[0].get_paths()) == len(regs)
-    plt.close(fig)
     with pytest.raises(ValueError, match="color"):
         regs.plot(ax, color="rainbow")
 
@@ -266,6 +261,11 @@ def test_density_is_high_near_the_data_and_low_far_out():
     assert d.density[0] > 5 * d.density[-1]
     again = density(model, np.zeros(2), [0.0, 1.0, 2.0, 50.0, 100.0], n_rays=16, seed=1)
     np.testing.assert_array_equal(d.counts, again.counts)
-    # Each count is the number of crossings of that stretch of the ray.
+    # Each ray's counts are its exact crossings, binned by distance.
+    direction = np.array([0.6, -0.8])
+    one = density(model, np.zeros(2), [0.5, 1.0, 3.0], directions=direction[None])
+    cr = crossings(model, 0.5 * direction, 3.0 * direction)
+    r = 0.5 + 2.5 * cr.t
+    np.testing.assert_array_equal(one.counts[0], [((r > 0.5) & (r <= 1)).sum(), ((r > 1) & (r <= 3)).sum()])
     with pytest.raises(ValueError, match="increasing"):
         density(model, np.zeros(2), [1.0, 0.5])
