@@ -159,8 +159,13 @@ def test_correlated_and_anticorrelated_pairs():
     y = sp.generate_features(20000, 4, 0.2, correlation="anticorrelated", seed=0)[:, 0] > 0
     assert not (y[:, 0] & y[:, 1]).any() and not (y[:, 2] & y[:, 3]).any()
     assert abs(y[:, 0].float().mean().item() - 0.2) < 0.02
-    z = sp.generate_features(20000, 4, 0.2, seed=0)[:, 0] > 0
+    values = sp.generate_features(20000, 4, 0.2, seed=0)[:, 0]
+    z = values > 0
+    assert abs(z.float().mean().item() - 0.2) < 0.01
     assert abs((z[:, 0] & z[:, 1]).float().mean().item() - 0.04) < 0.01
+    assert abs(values[z].mean().item() - 0.5) < 0.02 and values.max() < 1  # U[0, 1) when present
+    signed = sp.generate_features(20000, 4, 0.2, signed=True, seed=0)
+    assert abs(signed[signed != 0].mean().item()) < 0.02 and signed.min() < -0.95
 
 
 def test_abs_model_computes_absolute_values():

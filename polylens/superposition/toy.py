@@ -68,23 +68,27 @@ def _sample(
 ) -> torch.Tensor:
     """Features of shape (n_samples, instances, features) for p of shape (instances, features)."""
     shape = (n_samples, *p.shape)
+    if correlation == "none":
+        # One uniform draw gives both: u < p happens with probability p, and
+        # given that, u / p is again U[0, 1). Half the random numbers of
+        # drawing presence and value apart, and sampling dominates big models.
+        u = torch.rand(shape, generator=gen)
+        values = torch.where(u < p, u / p.clamp(min=1e-30), 0.0)
+        return 2 * values - (values > 0).float() if signed else values
     values = torch.rand(shape, generator=gen)
     if signed:
         values = 2 * values - 1
-    if correlation == "none":
-        present = torch.rand(shape, generator=gen) < p
+    # Features come in pairs (0, 1), (2, 3), ...; each pair shares one draw.
+    pair_shape = (n_samples, p.shape[0], p.shape[1] // 2)
+    p_pair = p[:, 0::2]
+    if correlation == "correlated":
+        on = torch.rand(pair_shape, generator=gen) < p_pair
+        present = torch.stack([on, on], dim=-1)
     else:
-        # Features come in pairs (0, 1), (2, 3), ...; each pair shares one draw.
-        pair_shape = (n_samples, p.shape[0], p.shape[1] // 2)
-        p_pair = p[:, 0::2]
-        if correlation == "correlated":
-            on = torch.rand(pair_shape, generator=gen) < p_pair
-            present = torch.stack([on, on], dim=-1)
-        else:
-            on = torch.rand(pair_shape, generator=gen) < 2 * p_pair
-            first = torch.rand(pair_shape, generator=gen) < 0.5
-            present = torch.stack([on & first, on & ~first], dim=-1)
-        present = present.reshape(shape)
+        on = torch.rand(pair_shape, generator=gen) < 2 * p_pair
+        first = torch.rand(pair_shape, generator=gen) < 0.5
+        present = torch.stack([on & first, on & ~first], dim=-1)
+    present = present.reshape(shape)
     return values * present
 
 
