@@ -2,24 +2,39 @@
 
     import polylens as pl
     out, cache = pl.run_with_cache(model, x, names_filter=lambda n: "relu" in n)
+    code = pl.spline_code(model, x)
+    regs = pl.regions.slice_regions(model, origin, u, v, extent=(-1, 1, -1, 1))
 
 See the notebooks in ``notebooks/`` for the curriculum.
 """
 
-from polylens import exercises, models, plot
+from polylens import datasets, exercises, models, plot, regions, spline, superposition, training
 from polylens.hooks import Cache, HookPoint, capture, hooks, resolve_names, run_with_cache, run_with_hooks
+from polylens.spline import CodeMask, SoftCode, SplineCode, agreement, hamming, soft_code, spline_code
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Cache",
+    "CodeMask",
     "HookPoint",
+    "SoftCode",
+    "SplineCode",
+    "agreement",
     "capture",
-    "hooks",
+    "datasets",
     "exercises",
+    "hamming",
+    "hooks",
     "models",
     "plot",
+    "regions",
     "resolve_names",
     "run_with_cache",
     "run_with_hooks",
+    "soft_code",
+    "spline",
+    "spline_code",
+    "superposition",
+    "training",
 ]

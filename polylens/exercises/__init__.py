@@ -87,5 +87,10 @@ def check(name: str, learner_fn: Callable, *, quiet: bool = False) -> bool:
 
 
 def _load_all() -> None:
-    # Imported lazily so that `import polylens` stays light.
-    from polylens.exercises import welcome  # noqa: F401
+    # Every module of this package registers its checks on import; imported
+    # lazily so that `import polylens` stays light.
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
