@@ -1,0 +1,12 @@
+"""Interactive explorers for the notebooks.
+
+Each explorer precomputes what its sliders need, has a pure ``view(...)``
+that returns the numbers and geometry a state shows (tests call it without a
+browser), an ``update(...)`` that also redraws, and ``widget()`` that builds
+the ipywidgets controls. Bad slider combinations show a message in the
+widget; they never raise in the kernel.
+"""
+
+from polylens.widgets.polytopes import PolytopeExplorer
+
+__all__ = ["PolytopeExplorer"]

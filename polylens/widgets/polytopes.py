@@ -1,0 +1,177 @@
+"""Explorer for notebook 01: the polytopes of a small classifier, as it trains.
+
+Sliders pick the network (width, depth), the training step, which layer's
+bent hyperplanes to draw and one neuron of that layer to highlight. Every
+network is trained once and every slice is enumerated exactly up front, so a
+slider move only redraws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.collections import LineCollection, PolyCollection
+from tqdm.auto import tqdm
+
+from polylens import boundaries
+from polylens.models import MLP
+from polylens.regions import Regions, slice_regions
+from polylens.training import train_classifier
+from polylens.widgets.figure import FigureArea
+
+COLORS = ("code", "output", "n_on", "layer")
+
+
+@dataclass
+class _Slice:
+    regions: Regions
+    hyperplanes: list[list[np.ndarray]]  # per layer, per neuron: (m, 2, 2) segments
+    decision: np.ndarray
+    accuracy: float
+
+
+@dataclass
+class PolytopeView:
+    """What one slider state shows: geometry to draw and the readout text."""
+
+    regions: Regions
+    layer_lines: np.ndarray  # (m, 2, 2) bent hyperplanes of the chosen layer
+    highlight: np.ndarray  # (k, 2, 2) the chosen neuron's bent hyperplane
+    decision: np.ndarray  # (d, 2, 2) where the two logits are equal
+    readout: str
+    message: str = ""
+
+
+class PolytopeExplorer:
+    """Exact regions of 2 -> width x depth -> 2 ReLU classifiers during training.
+
+    Args:
+        x, y: the 2D task, (n, 2) float inputs and (n,) int64 labels.
+        widths, depths: the architectures to train (every combination).
+        steps: training steps at which the slices are kept (0 = initialisation).
+        extent: the square of input space shown, (s0, s1, t0, t1).
+        seed: seeds every network's initialisation.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        widths=(4, 8, 16, 32),
+        depths=(1, 2, 3),
+        steps=(0, 25, 50, 100, 200, 400),
+        extent=(-1.5, 1.5, -1.5, 1.5),
+        lr: float = 1e-2,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        self.x, self.y = x, y
+        self.widths, self.depths, self.steps = tuple(widths), tuple(depths), tuple(sorted(steps))
+        self.extent = tuple(extent)
+        self.slices: dict[tuple[int, int, int], _Slice] = {}
+        combos = list(product(self.widths, self.depths))
+        for width, depth in tqdm(combos, desc="training and slicing", disable=not progress):
+            model = MLP([2] + [width] * depth + [2], seed=seed)
+            traj = train_classifier(model, x, y, steps=max(self.steps), lr=lr, snapshots=self.steps, seed=seed)
+            for step, acc in zip(traj.steps, traj.accuracy):
+                self.slices[width, depth, step] = self._slice(traj.model_at(model, step), acc)
+        self.area: FigureArea | None = None
+
+    def _slice(self, model: torch.nn.Module, accuracy: float) -> _Slice:
+        origin, u, v = torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+        regions = slice_regions(model, origin, u, v, extent=self.extent)
+        values = boundaries.preactivations_at_vertices(model, regions, origin, u, v)
+        lines = [boundaries.neuron_boundaries(values[layer.name], regions) for layer in regions.codes.layers]
+        return _Slice(regions, lines, boundaries.decision_boundary(regions), accuracy)
+
+    # ------------------------------------------------------------ pure ---
+
+    def view(self, width: int, depth: int, step: int, layer: int = 1, neuron: int = 0) -> PolytopeView:
+        """The geometry and readout for one state. ``layer`` counts from 1."""
+        width = min(self.widths, key=lambda w: abs(w - width))
+        depth = min(self.depths, key=lambda d: abs(d - depth))
+        step = min(self.steps, key=lambda s: abs(s - step))
+        sl = self.slices[width, depth, step]
+        message = ""
+        if not 1 <= layer <= depth:
+            message = f"this network has {depth} hidden layer(s); showing layer {min(max(layer, 1), depth)}"
+            layer = min(max(layer, 1), depth)
+        if not 0 <= neuron < width:
+            message = f"layer {layer} has neurons 0 to {width - 1}; showing neuron {min(max(neuron, 0), width - 1)}"
+            neuron = min(max(neuron, 0), width - 1)
+        per_neuron = sl.hyperplanes[layer - 1]
+        layer_lines = np.concatenate([s for s in per_neuron if len(s)] or [np.zeros((0, 2, 2))])
+        highlight = per_neuron[neuron]
+        readout = (
+            f"width {width}, depth {depth}, step {step}: <b>{len(sl.regions)} regions</b> on this square, "
+            f"training accuracy {sl.accuracy:.0%}. Layer {layer} neuron {neuron}: its bent hyperplane has "
+            f"{_pieces(highlight)} straight pieces here."
+        )
+        return PolytopeView(sl.regions, layer_lines, highlight, sl.decision, readout, message)
+
+    # ---------------------------------------------------------- drawing ---
+
+    def update(self, width: int, depth: int, step: int, layer: int = 1, neuron: int = 0,
+               color: str = "code") -> PolytopeView:
+        """Compute the view for this state and redraw the figure (if built)."""
+        view = self.view(width, depth, step, layer, neuron)
+        if self.area is not None:
+            self._draw(view, color)
+            self.area.refresh()
+            self._readout.value = view.readout + (f"<br><i>{view.message}</i>" if view.message else "")
+        return view
+
+    def _draw(self, view: PolytopeView, color: str) -> None:
+        ax = self.area.fig.axes[0]
+        for artist in list(ax.collections):
+            if artist is not self._points:
+                artist.remove()
+        values = view.regions.colors(color if color in COLORS else "code", output=1)
+        cmap = "tab20" if color == "code" else "viridis"
+        polys = PolyCollection(view.regions.polygons, array=values, cmap=cmap, edgecolors="white",
+                               linewidths=0.3, zorder=0)
+        if color == "code":
+            polys.set_clim(0, 19)
+        ax.add_collection(polys)
+        ax.add_collection(LineCollection(view.layer_lines, colors="k", linewidths=0.7, zorder=2))
+        ax.add_collection(LineCollection(view.highlight, colors="gold", linewidths=3, zorder=3))
+        ax.add_collection(LineCollection(view.decision, colors="red", linewidths=2.5, zorder=4,
+                                         linestyles="--"))
+
+    def widget(self, width: int | None = None, depth: int | None = None):
+        """Sliders, the figure and a readout, wired to :meth:`update`."""
+        import ipywidgets as widgets
+
+        with plt.ioff():
+            fig, ax = plt.subplots(figsize=(5.5, 5.5))
+        self._points = ax.scatter(*self.x.T, c=self.y, cmap="coolwarm", s=6, edgecolors="none", zorder=5)
+        ax.set(xlim=self.extent[:2], ylim=self.extent[2:], aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
+        ax.set_title("regions; black: a layer's bent hyperplanes; gold: one neuron; red: decision", fontsize=9)
+        fig.tight_layout()
+        self.area = FigureArea(fig)
+        self._readout = widgets.HTML()
+        c = {
+            "width": widgets.SelectionSlider(options=self.widths, value=width or self.widths[len(self.widths) // 2],
+                                             description="width"),
+            "depth": widgets.SelectionSlider(options=self.depths, value=depth or self.depths[-1], description="depth"),
+            "step": widgets.SelectionSlider(options=self.steps, value=self.steps[-1], description="train step"),
+            "layer": widgets.IntSlider(value=1, min=1, max=max(self.depths), description="layer"),
+            "neuron": widgets.IntSlider(value=0, min=0, max=max(self.widths) - 1, description="neuron"),
+            "color": widgets.Dropdown(options=COLORS, value="code", description="colour by"),
+        }
+        out = widgets.interactive_output(self.update, c)
+        controls = widgets.VBox(list(c.values()) + [self._readout])
+        return widgets.VBox([widgets.HBox([self.area.widget, controls]), out])
+
+
+def _pieces(segments: np.ndarray) -> int:
+    """Number of straight pieces: segments with distinct directions in a row."""
+    if len(segments) == 0:
+        return 0
+    d = segments[:, 1] - segments[:, 0]
+    angle = np.round(np.mod(np.arctan2(d[:, 1], d[:, 0]), np.pi), 6)
+    return len(np.unique(angle))

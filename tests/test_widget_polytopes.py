@@ -1,0 +1,55 @@
+"""The notebook 01 explorer, driven without a browser."""
+
+import matplotlib.pyplot as plt
+import pytest
+
+import polylens as pl
+from polylens.widgets import PolytopeExplorer
+
+
+@pytest.fixture(scope="module")
+def explorer():
+    x, y = pl.datasets.two_moons(200, seed=0)
+    return PolytopeExplorer(x, y, widths=(4, 8), depths=(1, 2), steps=(0, 100), progress=False)
+
+
+def test_every_state_is_precomputed_and_exact(explorer):
+    assert set(explorer.slices) == {(w, d, s) for w in (4, 8) for d in (1, 2) for s in (0, 100)}
+    for sl in explorer.slices.values():
+        assert abs(sl.regions.areas.sum() - 9.0) < 1e-9
+
+
+def test_moving_a_slider_changes_geometry_and_readout(explorer):
+    small, big = explorer.view(4, 1, 100), explorer.view(8, 2, 100)
+    assert len(big.regions) > len(small.regions)
+    assert small.readout != big.readout and f"{len(big.regions)} regions" in big.readout
+    trained, init = explorer.view(8, 2, 100), explorer.view(8, 2, 0)
+    assert "step 100" in trained.readout and "step 0" in init.readout
+    assert explorer.slices[8, 2, 100].accuracy > explorer.slices[8, 2, 0].accuracy
+
+
+def test_first_layer_hyperplanes_are_straight_deeper_ones_bend(explorer):
+    first = [explorer.view(8, 2, 100, layer=1, neuron=j).highlight for j in range(8)]
+    second = [explorer.view(8, 2, 100, layer=2, neuron=j).highlight for j in range(8)]
+    from polylens.widgets.polytopes import _pieces
+
+    assert all(_pieces(s) <= 1 for s in first)
+    assert max(_pieces(s) for s in second) > 1
+
+
+def test_invalid_combinations_show_a_message_instead_of_raising(explorer):
+    view = explorer.view(4, 1, 100, layer=3, neuron=99)
+    assert view.message and "neurons 0 to 3" in view.message
+    assert explorer.view(1000, -5, 10**6).regions is explorer.slices[8, 1, 100].regions
+
+
+def test_update_redraws_the_figure_and_readout(explorer):
+    explorer.widget(width=4, depth=1)
+    ax = explorer.area.fig.axes[0]
+    explorer.update(4, 1, 100, 1, 0, "code")
+    n_polys = len(ax.collections[1].get_paths())
+    text = explorer._readout.value
+    explorer.update(8, 2, 100, 2, 3, "output")
+    assert len(ax.collections[1].get_paths()) != n_polys
+    assert explorer._readout.value != text
+    plt.close(explorer.area.fig)
