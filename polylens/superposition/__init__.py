@@ -9,7 +9,9 @@ Modules, one per idea:
 - ``toy``: toy models of superposition trained as a batch of instances;
 - ``metrics``: norms, interference, feature dimensionality, D*, polytopes;
 - ``sae``: sparse autoencoders (dictionaries) and ground-truth features;
-- ``geometry``: datasets where a dictionary's view and the model's disagree.
+- ``geometry``: datasets where a dictionary's view and the model's disagree;
+- ``plots``: arrows, W^T W heatmaps, norm bars, hidden-space polytopes;
+- ``sweeps``: shipped sweeps too slow for a notebook, checked by sha256 at load.
 """
 
 from polylens.superposition.geometry import (
@@ -45,6 +47,7 @@ from polylens.superposition.sae import (
     sparse_activations,
     train_sae,
 )
+from polylens.superposition import plots, sweeps
 from polylens.superposition.toy import ToyModel, generate_features, hidden_to_output, train_abs_tms, train_tms
 
 __all__ = [
@@ -68,11 +71,13 @@ __all__ = [
     "objects_conditions",
     "ObjectsConditions",
     "pentagon",
+    "plots",
     "regular_polygon",
     "SAE",
     "single_latent_readout_error",
     "sparse_activations",
     "square_antiprism",
+    "sweeps",
     "tegum",
     "tetrahedron",
     "ToyModel",

@@ -156,7 +156,8 @@ class SuperpositionExplorer:
         self._ax = ax
         self._regions = plots.hidden_regions(ax, v.regions, self.n_features)
         self._arrows = plots.feature_arrows(ax, v.W, v.importance)
-        ax.set_title("hidden space: features as arrows\nshading: how many outputs the ReLU lets through", fontsize=9)
+        ax.set_title("hidden space: feature i is the arrow $W_i$ (colour: importance)\n"
+                     "shading: how many outputs the ReLU lets through", fontsize=9)
         self._bars = plots.norm_bars(bx, v.W, title="feature norms $\\|W_i\\|$\ncolour: dimensionality $D_i$ "
                                      "(yellow 1, dark 0)")
         fig.tight_layout()
