@@ -1,0 +1,141 @@
+"""Clustering on a precomputed distance matrix, small enough to read.
+
+The polytope lens paper (Black et al., arXiv:2211.12312) clusters inputs by
+their spline codes with a Hamming metric, and compares that with clustering
+their activations. Both only need a distance matrix, so one k-medoids works
+for both:
+
+    d = pl.hamming(codes)                         # (n, n) bits that differ
+    result = kmedoids(d, k=4, seed=0)
+    result.labels, result.medoids, result.cost
+
+    d_act = euclidean(acts)                       # (n, n) for activations
+    purity(result.labels, y)                      # how well clusters match classes
+
+numpy only; meant for up to a few thousand points (the matrix is n x n).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["KMedoids", "euclidean", "kmedoids", "purity"]
+
+
+@dataclass(eq=False)
+class KMedoids:
+    """A k-medoids clustering.
+
+    Attributes:
+        labels: (n,) int64 cluster of each point, 0..k-1.
+        medoids: (k,) int64 index of each cluster's medoid (a real data point).
+        cost: sum over points of the distance to their medoid.
+        iterations: assignment/update rounds until nothing changed.
+    """
+
+    labels: np.ndarray
+    medoids: np.ndarray
+    cost: float
+    iterations: int
+
+
+def _check_distances(d: Any) -> np.ndarray:
+    if isinstance(d, torch.Tensor):
+        d = d.detach().cpu().numpy()
+    d = np.asarray(d, dtype=np.float64)
+    if d.ndim != 2 or d.shape[0] != d.shape[1]:
+        raise ValueError(f"distances must be a square (n, n) matrix, got shape {d.shape}")
+    if not np.all(np.isfinite(d)) or np.any(d < 0):
+        raise ValueError("distances must be finite and >= 0")
+    if not np.allclose(d, d.T):
+        raise ValueError("distances must be symmetric (d[i, j] == d[j, i])")
+    return d
+
+
+def _init(d: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-medoids++: each next medoid drawn with probability ~ distance to the nearest one."""
+    medoids = [int(np.argmin(d.sum(axis=1)))]  # the most central point: deterministic start
+    nearest = d[medoids[0]].copy()
+    for _ in range(1, k):
+        total = nearest.sum()
+        if total == 0:  # fewer distinct points than k: take any unused one
+            unused = np.setdiff1d(np.arange(len(d)), medoids)
+            medoids.append(int(unused[0]))
+        else:
+            medoids.append(int(rng.choice(len(d), p=nearest / total)))
+        nearest = np.minimum(nearest, d[medoids[-1]])
+    return np.array(medoids, dtype=np.int64)
+
+
+def kmedoids(distances: Any, k: int, seed: int = 0, max_iter: int = 100, n_init: int = 4) -> KMedoids:
+    """Cluster n points into k groups from their (n, n) pairwise distances.
+
+    Alternates "assign every point to its nearest medoid" and "move each
+    medoid to the member with the smallest summed distance to its cluster"
+    until nothing changes; the best of ``n_init`` seeded starts is kept.
+    Any metric works (Hamming for spline codes, Euclidean for activations).
+
+    Args:
+        distances: (n, n) symmetric, >= 0 (numpy, torch or nested lists).
+        k: number of clusters, 1 <= k <= n.
+        seed: seeds the k-medoids++ starts; same seed, same answer.
+        max_iter, n_init: rounds per start, and how many starts.
+
+    Returns:
+        :class:`KMedoids` (labels (n,), medoids (k,), cost, iterations).
+    """
+    d = _check_distances(distances)
+    n = len(d)
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise ValueError(f"k must be an int between 1 and the number of points ({n}), got {k!r}")
+    rng = np.random.default_rng(seed)
+    best = None
+    for _ in range(max(1, n_init)):
+        medoids = _init(d, int(k), rng)
+        for it in range(1, max_iter + 1):
+            labels = np.argmin(d[:, medoids], axis=1)
+            new = medoids.copy()
+            for c in range(k):
+                members = np.flatnonzero(labels == c)
+                if len(members):
+                    within = d[np.ix_(members, members)].sum(axis=1)
+                    new[c] = members[np.argmin(within)]
+            if np.array_equal(new, medoids):
+                break
+            medoids = new
+        labels = np.argmin(d[:, medoids], axis=1)
+        cost = float(d[np.arange(n), medoids[labels]].sum())
+        if best is None or cost < best.cost - 1e-12:
+            best = KMedoids(labels.astype(np.int64), medoids, cost, it)
+    return best
+
+
+def euclidean(x: Any) -> np.ndarray:
+    """(n, n) Euclidean distances between the rows of ``x`` (n, features), float64."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"x must be (n, features), got shape {x.shape}")
+    sq = (x * x).sum(axis=1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * x @ x.T
+    d = np.sqrt(np.maximum(d2, 0.0))
+    np.fill_diagonal(d, 0.0)
+    return 0.5 * (d + d.T)  # exactly symmetric despite rounding
+
+
+def purity(labels: Any, classes: Any) -> float:
+    """Fraction of points whose class is the majority class of their cluster (1.0 = pure)."""
+    labels, classes = np.asarray(labels).ravel(), np.asarray(classes).ravel()
+    if labels.shape != classes.shape:
+        raise ValueError(f"labels and classes must have one length, got {len(labels)} and {len(classes)}")
+    if len(labels) == 0:
+        raise ValueError("purity needs at least one point")
+    total = 0
+    for c in np.unique(labels):
+        total += np.bincount(np.unique(classes, return_inverse=True)[1][labels == c]).max()
+    return total / len(labels)
