@@ -171,8 +171,7 @@ class PathExplorer:
             steps_t = np.concatenate([[0.0], seen, [1.0]])
             steps_n = np.concatenate([[0], np.arange(1, len(seen) + 1), [len(seen)]])
             self._sampled_line.set_data(steps_t, steps_n)
-            self._sampled_line.set_label(f"seen by {view.n_samples} samples: {len(seen)}")
-            self._count_ax.legend(loc="upper left", fontsize=8)
+            self._legend.get_texts()[1].set_text(f"seen by {view.n_samples} samples: {len(seen)}")
             self.area.refresh()
             self._readout.value = view.readout + (f"<br><i>{view.message}</i>" if view.message else "")
         return view
@@ -221,7 +220,8 @@ class PathExplorer:
         steps_t = np.concatenate([[0.0], self.t_exact, [1.0]])
         steps_n = np.concatenate([[0], np.arange(1, len(self.t_exact) + 1), [len(self.t_exact)]])
         count_ax.step(steps_t, steps_n, where="post", color="k", label=f"exact: {len(self.t_exact)}")
-        (self._sampled_line,) = count_ax.step([], [], where="post", color="tab:orange")
+        (self._sampled_line,) = count_ax.step([], [], where="post", color="tab:orange", label="seen by samples")
+        self._legend = count_ax.legend(loc="upper left", fontsize=8)
         count_ax.set(xlim=(0, 1), ylim=(0, len(self.t_exact) + 1), xlabel="t (0 = x0, 1 = x1)",
                      ylabel="boundaries\ncrossed so far")
         self._tlines = [code_ax.axvline(0, color="gold", lw=2), count_ax.axvline(0, color="gold", lw=2)]
