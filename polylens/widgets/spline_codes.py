@@ -196,9 +196,9 @@ class PathExplorer:
         ax.annotate("x0", self.x0, xytext=(-14, 4), textcoords="offset points", fontsize=10)
         ax.annotate("x1", self.x1, xytext=(4, 4), textcoords="offset points", fontsize=10)
         cross_pts = self._points(self.t_exact).numpy()
-        ax.scatter(cross_pts[:, 0], cross_pts[:, 1], marker="x", color="k", s=18, lw=1, zorder=3,
+        ax.scatter(cross_pts[:, 0], cross_pts[:, 1], marker="x", color="k", s=22, lw=1.2, zorder=4,
                    label="exact crossings")
-        self._sample_dots = ax.scatter([], [], s=14, color="tab:orange", zorder=4, label="samples")
+        self._sample_dots = ax.scatter([], [], s=8, color="tab:orange", zorder=3, label="samples")
         self._marker = ax.scatter([self.x0[0]], [self.x0[1]], s=90, color="gold", edgecolors="k", zorder=5,
                                   label="the point at t")
         ax.set(xlim=self.extent[:2], ylim=self.extent[2:], aspect="equal", xlabel="input $x_1$",
