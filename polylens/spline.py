@@ -123,7 +123,14 @@ def _run_inputs(model: nn.Module, x: Any, names: list[str]) -> tuple[list[str], 
     """Pre-activations of the named modules, one entry per call, in execution order."""
     x = _as_input(model, x)
     with torch.no_grad(), capture(model, names, which="input") as cache:
-        model(x)
+        try:
+            model(x)
+        except RuntimeError as err:
+            # Usually a shape mismatch deep inside torch; say it in the learner's terms.
+            raise ValueError(
+                f"the model could not run on x of shape {tuple(x.shape)} ({err}). "
+                "x must be a batch of inputs: (batch, features) for an MLP, (batch, C, H, W) for a conv net"
+            ) from err
     keys = list(cache.inputs)
     if not keys:
         raise ValueError(

@@ -237,3 +237,9 @@ def test_soft_code_of_relu_net_is_the_hard_code():
     assert set(np.unique(soft.probs)) <= {0.0, 1.0}
     np.testing.assert_array_equal(soft.threshold().bits, hard.bits)
     assert soft.layers == hard.layers
+
+
+def test_wrongly_shaped_input_is_explained():
+    model = MLP([2, 4, 1], seed=0)
+    with pytest.raises(ValueError, match=r"shape \(3, 3\).*\(batch, features\)"):
+        spline_code(model, torch.randn(3, 3))
