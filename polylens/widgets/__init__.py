@@ -8,5 +8,6 @@ widget; they never raise in the kernel.
 """
 
 from polylens.widgets.polytopes import PolytopeExplorer
+from polylens.widgets.spline_codes import PathExplorer
 
-__all__ = ["PolytopeExplorer"]
+__all__ = ["PathExplorer", "PolytopeExplorer"]
