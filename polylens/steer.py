@@ -1,0 +1,409 @@
+"""Steering: composing a feature with an input, in activation space or code space.
+
+The sunny-duck question: take the activations of a duck picture, take what
+sunny pictures have in common, combine them. Every operation here is a
+context manager over :mod:`polylens.hooks` (hooks removed on exit, even
+after an exception), acts on any named module, decides per example (never
+for a whole batch at once), and keeps dtype and device.
+
+Directions in activation space::
+
+    d = mean_difference(acts_sunny, acts_other, layer="encoder.6")
+    with add(model, d, alpha=2.0):                                   # h + 2 d
+    with add(model, d, alpha=2.0, when=dot_below(d, 0.5)):           # only where h.d < 0.5
+    with add_to_projection(model, d, quantile=0.5):                  # raise h.d to the sunny median
+
+Masks in spline-code space (the seed's "flip the neurons toward the sunny
+mask")::
+
+    mask = code_mask(sunny_codes, agreement=0.9, preacts=sunny_preacts)
+    with toward_mask(model, mask, strength=1.0):                     # every masked unit in its sunny state
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from polylens.hooks import HookPoint, hooks
+from polylens.spline import CodeMask, Layer, SplineCode, _run_inputs, mask, spline_code
+
+__all__ = [
+    "CodeDirection",
+    "FeatureDirection",
+    "SteeringMask",
+    "add",
+    "add_to_projection",
+    "code_direction",
+    "code_mask",
+    "dot_above",
+    "dot_below",
+    "mean_difference",
+    "paired_pca",
+    "preactivations",
+    "toward_mask",
+]
+
+Gate = Callable[[torch.Tensor], torch.Tensor]  # (batch, ...) activations -> (batch,) bool
+
+
+# -------------------------------------------------------------- directions ---
+
+
+@dataclass(eq=False)
+class FeatureDirection:
+    """A unit direction at one layer, with the data's projections along it.
+
+    Attributes:
+        layer: the module name whose output the direction lives in.
+        vector: unit vector, the shape of one example's activation.
+        projections: (n,) projections of the positive examples (e.g. sunny)
+            onto ``vector``: the data's own distribution along it.
+        baseline: (m,) projections of the negative examples.
+    """
+
+    layer: str
+    vector: torch.Tensor
+    projections: torch.Tensor
+    baseline: torch.Tensor
+
+    def project(self, acts: torch.Tensor) -> torch.Tensor:
+        """(batch,) projections of activations (batch, *vector.shape)."""
+        _check_acts(acts, self.vector.shape, "acts")
+        return acts.flatten(1) @ self.vector.flatten().to(acts)
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile of the positive examples' projections."""
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"quantile must be in [0, 1], got {q}")
+        return float(torch.quantile(self.projections.double(), q))
+
+    def __repr__(self) -> str:
+        lo, hi = self.quantile(0.05), self.quantile(0.95)
+        return f"FeatureDirection({self.layer!r}, dim {self.vector.numel()}, positives project to [{lo:.3g}, {hi:.3g}] (5-95%))"
+
+
+def _check_acts(acts: Any, shape: torch.Size | None, what: str) -> torch.Tensor:
+    if not isinstance(acts, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor of activations (batch, ...), got {type(acts).__name__}")
+    if acts.ndim < 2 or len(acts) == 0:
+        raise ValueError(f"{what} must have shape (batch, ...) with at least one example, got {tuple(acts.shape)}")
+    if not acts.is_floating_point():
+        raise TypeError(f"{what} must be floating point, got {acts.dtype}")
+    if shape is not None and acts.shape[1:] != shape:
+        raise ValueError(f"{what} has per-example shape {tuple(acts.shape[1:])}; the direction has {tuple(shape)}")
+    if not torch.isfinite(acts).all():
+        raise ValueError(f"{what} holds NaN or inf")
+    return acts
+
+
+def mean_difference(pos: torch.Tensor, neg: torch.Tensor, layer: str = "") -> FeatureDirection:
+    """The unit vector from the mean of ``neg`` to the mean of ``pos``.
+
+    Args:
+        pos, neg: (n, ...) and (m, ...) activations at ``layer``.
+        layer: the module they were captured from (used by :func:`add`).
+    """
+    pos, neg = _check_acts(pos, None, "pos"), _check_acts(neg, pos.shape[1:], "neg")
+    diff = pos.mean(0) - neg.mean(0)
+    return _direction(layer, diff, pos, neg)
+
+
+def paired_pca(pos: torch.Tensor, neg: torch.Tensor, layer: str = "") -> FeatureDirection:
+    """First principal direction of paired differences ``pos[i] - neg[i]``.
+
+    For pairs that differ only in the feature (the same scene, sunny and not),
+    the differences share the feature's direction; their first principal
+    component (uncentred, so a constant shift counts) estimates it. The sign
+    is chosen to agree with the mean difference.
+    """
+    pos, neg = _check_acts(pos, None, "pos"), _check_acts(neg, pos.shape[1:], "neg")
+    if len(pos) != len(neg):
+        raise ValueError(f"paired_pca needs pairs: got {len(pos)} positives and {len(neg)} negatives")
+    diffs = (pos - neg).flatten(1).double()
+    _, _, vh = torch.linalg.svd(diffs, full_matrices=False)
+    top = vh[0] * torch.sign(vh[0] @ diffs.mean(0) + 1e-300)
+    return _direction(layer, top.to(pos.dtype).reshape(pos.shape[1:]), pos, neg)
+
+
+def _direction(layer: str, vec: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> FeatureDirection:
+    norm = vec.norm()
+    if not norm > 0:
+        raise ValueError("pos and neg have the same mean: there is no direction between them")
+    unit = (vec / norm).detach()
+    flat = unit.flatten()
+    return FeatureDirection(layer, unit, (pos.flatten(1) @ flat).detach(), (neg.flatten(1) @ flat).detach())
+
+
+# ------------------------------------------------------------------ gates ---
+
+
+def dot_below(direction: FeatureDirection, threshold: float) -> Gate:
+    """Gate: steer only examples whose projection on ``direction`` is below ``threshold``."""
+    threshold = _finite(threshold, "threshold")
+    return lambda h: direction.project(h) < threshold
+
+
+def dot_above(direction: FeatureDirection, threshold: float) -> Gate:
+    """Gate: steer only examples whose projection on ``direction`` is above ``threshold``."""
+    threshold = _finite(threshold, "threshold")
+    return lambda h: direction.project(h) > threshold
+
+
+def _finite(value: Any, what: str) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{what} must be a number, got {type(value).__name__}") from err
+    if not np.isfinite(value):
+        raise ValueError(f"{what} must be finite, got {value}")
+    return value
+
+
+def _rows(gate: Gate | None, h: torch.Tensor) -> torch.Tensor:
+    """(batch, 1, ...) 0/1 multiplier: which examples the gate lets through."""
+    if gate is None:
+        return torch.ones((len(h),) + (1,) * (h.ndim - 1), dtype=h.dtype, device=h.device)
+    keep = torch.as_tensor(gate(h), device=h.device)
+    if keep.shape != (len(h),):
+        raise ValueError(f"a gate must return one bool per example, shape ({len(h)},); got {tuple(keep.shape)}")
+    return keep.to(h.dtype).reshape((len(h),) + (1,) * (h.ndim - 1))
+
+
+# ----------------------------------------------------------------- adding ---
+
+
+def _layer_of(direction: FeatureDirection, layer: str | None) -> str:
+    layer = layer or direction.layer
+    if not layer:
+        raise ValueError("say which module to steer: pass layer=..., or build the direction with layer=...")
+    return layer
+
+
+@contextmanager
+def add(
+    model: nn.Module, direction: FeatureDirection, alpha: float, *, when: Gate | None = None, layer: str | None = None
+) -> Iterator[nn.Module]:
+    """``h + alpha * d`` at ``direction.layer``, for the examples ``when`` lets through.
+
+    Args:
+        model: any ``nn.Module``.
+        direction: a :class:`FeatureDirection` (its ``layer`` is used unless ``layer`` is given).
+        alpha: how far to move, in units of activation norm.
+        when: optional gate, e.g. ``dot_below(direction, 0.5)``; decided per example.
+    """
+    alpha = _finite(alpha, "alpha")
+
+    def edit(h: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        _check_shape(h, direction.vector.shape, hook.name)
+        return h + alpha * _rows(when, h) * direction.vector.to(h)
+
+    with hooks(model, [(_layer_of(direction, layer), edit)]):
+        yield model
+
+
+@contextmanager
+def add_to_projection(
+    model: nn.Module,
+    direction: FeatureDirection,
+    *,
+    quantile: float = 0.5,
+    target: float | None = None,
+    layer: str | None = None,
+) -> Iterator[nn.Module]:
+    """Raise each example's projection on ``d`` to a target, never lower it.
+
+    The target is ``target`` if given, else the ``quantile`` of the positive
+    data's projections: "as sunny as a typical sunny picture", so the
+    strength needs no tuning. Examples already past the target are left alone.
+    """
+    goal = _finite(target, "target") if target is not None else direction.quantile(quantile)
+
+    def edit(h: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        _check_shape(h, direction.vector.shape, hook.name)
+        short = (goal - direction.project(h)).clamp(min=0)
+        return h + short.reshape((len(h),) + (1,) * (h.ndim - 1)) * direction.vector.to(h)
+
+    with hooks(model, [(_layer_of(direction, layer), edit)]):
+        yield model
+
+
+def _check_shape(h: torch.Tensor, shape: torch.Size, name: str) -> None:
+    if not isinstance(h, torch.Tensor) or h.shape[1:] != shape:
+        got = tuple(h.shape[1:]) if isinstance(h, torch.Tensor) else type(h).__name__
+        raise ValueError(
+            f"module {name!r} produces per-example shape {got} but the direction has {tuple(shape)}: "
+            "steer the layer the direction was computed at"
+        )
+
+
+# ------------------------------------------------------------ code masks ---
+
+
+@dataclass(eq=False)
+class SteeringMask(CodeMask):
+    """A :class:`~polylens.spline.CodeMask` with a typical pre-activation size per unit.
+
+    ``magnitude`` (k,): the median |pre-activation| of the masked unit over
+    the examples that are in the agreed state; :func:`toward_mask` at
+    strength 1 puts each unit there, on the agreed side of zero.
+    """
+
+    magnitude: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        on = int(self.state.sum())
+        names = ", ".join(f"{l.name}:{len(self.layer(l.name)[0])}" for l in self.layers)
+        return f"SteeringMask({len(self)} units: {on} on, {len(self) - on} off; {names})"
+
+
+def preactivations(model: nn.Module, x: Any, names_filter: Any = None) -> tuple[torch.Tensor, SplineCode]:
+    """Pre-activations of every ReLU-like call, in the layout of :func:`spline_code`.
+
+    Returns ``(preacts (batch, neurons), code)``: ``code.bits == preacts > 0``.
+    """
+    code = spline_code(model, x, names_filter)
+    names = sorted({layer.name.split("#")[0] for layer in code.layers})
+    keys, values, _ = _run_inputs(model, x, names)
+    return torch.cat(values, dim=1), code
+
+
+def code_mask(
+    codes: SplineCode, agreement: float = 0.9, *, preacts: torch.Tensor | np.ndarray | None = None
+) -> SteeringMask:
+    """Units whose on/off state at least ``agreement`` of ``codes`` share.
+
+    Args:
+        codes: spline codes of the examples that have the feature (e.g. sunny).
+        agreement: in (0.5, 1].
+        preacts: (rows, neurons) their pre-activations (from :func:`preactivations`);
+            needed by :func:`toward_mask` to know how far "on" is.
+    """
+    base = mask(codes, agreement)
+    magnitude = None
+    if preacts is not None:
+        u = np.asarray(preacts.detach().cpu() if isinstance(preacts, torch.Tensor) else preacts, dtype=np.float64)
+        if u.shape != codes.bits.shape:
+            raise ValueError(f"preacts has shape {u.shape}; it must match the codes, {codes.bits.shape}")
+        cols = u[:, base.neurons]
+        agreed = (cols > 0) == base.state
+        magnitude = np.array([np.median(np.abs(c[a])) if a.any() else 0.0 for c, a in zip(cols.T, agreed.T)])
+    return SteeringMask(base.neurons, base.state, base.layers, base.fraction, magnitude)
+
+
+@contextmanager
+def toward_mask(model: nn.Module, mask: SteeringMask, strength: float, *, margin: float | None = None) -> Iterator[nn.Module]:
+    """Push each masked unit's pre-activation toward its agreed state.
+
+    ``u <- u + strength * (target - u)`` for every unit in the mask, with
+    ``target = +magnitude`` for units agreed on and ``-magnitude`` for units
+    agreed off. Strength 0 changes nothing; strength 1 puts every masked
+    unit in its agreed state at a typical magnitude. A mask spanning several
+    layers steers all of them (a multi-layer "pathway" mask): earlier edits
+    change later pre-activations, and the later layers' units are then set too.
+
+    Args:
+        model: the network the codes came from.
+        mask: from :func:`code_mask` with ``preacts``.
+        strength: >= 0 (values above 1 overshoot).
+        margin: use this magnitude for every unit instead of ``mask.magnitude``.
+    """
+    strength = _finite(strength, "strength")
+    if strength < 0:
+        raise ValueError(f"strength must be >= 0 (0 leaves the model unchanged), got {strength}")
+    magnitude = _magnitudes(mask, margin)
+    edits = []
+    for layer in mask.layers:
+        index, state = mask.layer(layer.name)
+        if len(index) == 0:
+            continue
+        k = np.isin(mask.neurons, index + layer.start)
+        edits.append(_mask_edit(layer, index, state, magnitude[k], strength))
+    with hooks(model, input_hooks=edits):
+        yield model
+
+
+def _magnitudes(mask: SteeringMask, margin: float | None) -> np.ndarray:
+    if margin is not None:
+        return np.full(len(mask), _finite(margin, "margin"))
+    if getattr(mask, "magnitude", None) is None:
+        raise ValueError(
+            "this mask does not know how large 'on' is: build it with code_mask(codes, preacts=...) "
+            "or pass margin=..."
+        )
+    return mask.magnitude
+
+
+def _mask_edit(layer: Layer, index: np.ndarray, state: np.ndarray, magnitude: np.ndarray, strength: float):
+    module_name = layer.name.split("#")[0]
+    idx = torch.as_tensor(index, dtype=torch.long)
+    target_np = np.where(state, magnitude, -magnitude)
+
+    def edit(u: torch.Tensor, hook: HookPoint) -> torch.Tensor | None:
+        if hook.name != layer.name:  # a shared module: steer only the call the mask names
+            return None
+        flat = u.flatten(1).clone()
+        if flat.shape[1] != layer.size:
+            raise ValueError(f"{hook.name!r} has {flat.shape[1]} units but the mask was made for {layer.size}")
+        target = torch.as_tensor(target_np, dtype=u.dtype, device=u.device)
+        cols = flat[:, idx.to(u.device)]
+        flat[:, idx.to(u.device)] = cols + strength * (target - cols)
+        return flat.reshape(u.shape)
+
+    return (module_name, edit)
+
+
+# ------------------------------------------------------- code directions ---
+
+
+@dataclass(eq=False)
+class CodeDirection:
+    """A direction in spline-code space: per unit, how much more often it is on.
+
+    ``weights`` (neurons,) in [-1, 1]: on-fraction among positives minus
+    on-fraction among negatives, over the concatenated multi-layer code (a
+    direction in "pathway space").
+    """
+
+    weights: np.ndarray
+    layers: tuple[Layer, ...]
+
+    def to_mask(self, threshold: float = 0.5, preacts: torch.Tensor | np.ndarray | None = None) -> SteeringMask:
+        """Units with ``|weight| >= threshold``, to be pushed to the sign of their weight."""
+        keep = np.flatnonzero(np.abs(self.weights) >= threshold)
+        magnitude = None
+        if preacts is not None:
+            u = np.abs(np.asarray(preacts.detach().cpu() if isinstance(preacts, torch.Tensor) else preacts))
+            magnitude = np.median(u[:, keep], axis=0) if len(keep) else np.zeros(0)
+        return SteeringMask(keep, self.weights[keep] > 0, self.layers, np.abs(self.weights[keep]), magnitude)
+
+    def wants(self, threshold: float = 0.5) -> np.ndarray:
+        """(neurons,) -1, 0 or +1: which units this direction would turn off, leave, turn on."""
+        return np.where(np.abs(self.weights) >= threshold, np.sign(self.weights), 0).astype(np.int8)
+
+    def interaction(self, other: CodeDirection, threshold: float = 0.5) -> dict[str, int]:
+        """How two code directions overlap: units both want to change, and how many they disagree on."""
+        a, b = self.wants(threshold), other.wants(threshold)
+        both = (a != 0) & (b != 0)
+        return {
+            "only_self": int(((a != 0) & (b == 0)).sum()),
+            "only_other": int(((b != 0) & (a == 0)).sum()),
+            "both": int(both.sum()),
+            "both_agree": int((both & (a == b)).sum()),
+            "both_conflict": int((both & (a != b)).sum()),
+        }
+
+
+def code_direction(pos: SplineCode, neg: SplineCode) -> CodeDirection:
+    """Mean difference of two sets of spline codes (same layout)."""
+    if not (isinstance(pos, SplineCode) and isinstance(neg, SplineCode)):
+        raise TypeError("code_direction takes two SplineCode objects (from polylens.spline_code)")
+    if not pos.same_layout(neg):
+        raise ValueError("the two sets of codes come from different layers; compute both with the same model and filter")
+    return CodeDirection(pos.bits.mean(0) - neg.bits.mean(0), pos.layers)
