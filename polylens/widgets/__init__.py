@@ -9,5 +9,6 @@ widget; they never raise in the kernel.
 
 from polylens.widgets.polytopes import PolytopeExplorer
 from polylens.widgets.spline_codes import PathExplorer
+from polylens.widgets.superposition import SuperpositionExplorer
 
-__all__ = ["PathExplorer", "PolytopeExplorer"]
+__all__ = ["PathExplorer", "PolytopeExplorer", "SuperpositionExplorer"]
