@@ -9,7 +9,7 @@ from polylens import exercises
 
 @pytest.mark.parametrize("name", exercises.names())
 def test_every_reference_solution_passes(name, capsys):
-    assert exercises.check(name, exercises.solution(name)) is True
+    assert exercises.check(name, exercises.solution(name))
     assert "passed" in capsys.readouterr().out
 
 
@@ -17,7 +17,7 @@ def test_a_stub_is_reported_as_not_attempted(capsys):
     def stub(model, x, name):
         raise NotImplementedError
 
-    assert exercises.check("preactivations", stub) is False
+    assert not exercises.check("preactivations", stub)
     assert "not attempted" in capsys.readouterr().out
 
 
@@ -40,3 +40,8 @@ def test_unknown_exercise_and_non_function_are_refused():
         exercises.check("pre_activations", lambda: None)
     with pytest.raises(TypeError, match="function itself"):
         exercises.check("preactivations", torch.zeros(3))
+
+
+def test_a_check_result_shows_nothing_more_in_a_notebook():
+    result = exercises.check("preactivations", lambda m, x, n: (_ for _ in ()).throw(NotImplementedError), quiet=True)
+    assert not result and hasattr(result, "_ipython_display_") and result._ipython_display_() is None

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ExerciseFailed", "Exercise", "check", "exercise", "names", "solution"]
+__all__ = ["ExerciseFailed", "Exercise", "Result", "check", "exercise", "names", "solution"]
 
 
 class ExerciseFailed(AssertionError):
@@ -34,6 +34,26 @@ class Exercise:
 
 
 _REGISTRY: dict[str, Exercise] = {}
+
+
+class Result:
+    """Whether a check passed: true or false like a bool, silent in a notebook.
+
+    The check has already printed its verdict, so Jupyter shows nothing more
+    (a bare ``False`` under "not attempted yet" would only confuse).
+    """
+
+    def __init__(self, passed: bool) -> None:
+        self.passed = passed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"Result(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        pass
 
 
 def exercise(
@@ -62,12 +82,13 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def check(name: str, learner_fn: Callable, *, quiet: bool = False) -> bool:
+def check(name: str, learner_fn: Callable, *, quiet: bool = False) -> Result:
     """Check ``learner_fn`` for exercise ``name``.
 
-    Returns True when it passes, False when the stub is not filled in yet
-    (it still raises ``NotImplementedError``). Raises :class:`ExerciseFailed`
-    with a targeted message when the answer is wrong.
+    Returns a :class:`Result` that is true when it passes and false when the
+    stub is not filled in yet (it still raises ``NotImplementedError``).
+    Raises :class:`ExerciseFailed` with a targeted message when the answer
+    is wrong.
     """
     _load_all()
     if name not in _REGISTRY:
@@ -80,10 +101,10 @@ def check(name: str, learner_fn: Callable, *, quiet: bool = False) -> bool:
     except NotImplementedError:
         if not quiet:
             print(f"[{ex.title}] not attempted yet: fill in the function, then run this cell again.")
-        return False
+        return Result(False)
     if not quiet:
         print(f"[{ex.title}] passed. {note}".rstrip())
-    return True
+    return Result(True)
 
 
 def _load_all() -> None:
