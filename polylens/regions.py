@@ -64,6 +64,18 @@ _REFUSED = {
     nn.AdaptiveMaxPool2d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
 }
 _CHUNK = 1 << 14  # points per forward pass: bounds memory for wide conv nets
+# A pre-activation within _ON_LINE * (its largest |value| on the slice) of 0
+# at a vertex counts as exactly 0 there: the vertex is on the unit's line.
+# Rounding in a float64 forward pass is ~1e-16 of that scale, so this keeps
+# a line through a vertex (or three lines through one point) from cutting
+# off slivers made of rounding, and moves no line by more than ~1e-12 of
+# the slice.
+_ON_LINE = 1e-12
+# A cut whose smaller piece is below min_area is skipped only if that piece
+# is also thinner than _THIN * (diagonal of the extent): small pieces that
+# are not thin (a boundary clipping a corner) are real regions, exactly
+# representable, and merging them would break the affine map of their parent.
+_THIN = 1e-10
 
 
 # ------------------------------------------------------------ validation ---
@@ -224,24 +236,41 @@ def _compact(cand: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _affine_fit(verts: np.ndarray, counts: np.ndarray, values: np.ndarray):
-    """Least-squares plane through values at vertices, per polygon and column.
+    """The affine map through values at the vertices, per polygon and column.
 
-    verts (m, w, 2), values (m, w, k) -> (gradient (m, k, 2), value at the
-    vertex mean (m, k), vertex mean (m, 2)). Centring at the vertex mean
-    keeps tiny polygons well conditioned.
+    verts (m, w, 2), values (m, w, k) -> (gradient (m, k, 2), value at an
+    anchor vertex (m, k), that anchor (m, 2)). The map interpolates three
+    vertices that span the polygon well: the anchor a (vertex 0), the vertex
+    b farthest from a, and the vertex c farthest from the line ab, solved in
+    the frame (e1 along ab, e2 across it). Every other vertex lies within a
+    few times that triangle, so rounding in the map stays ~1e-16 of the
+    values' scale at every vertex, however thin the polygon: a least-squares
+    fit through the normal equations squares the condition number and breaks
+    down on long slivers (e.g. between two nearly parallel boundaries). The
+    gradient across a sliver of width h is only determined to ~1e-16 / h;
+    the map's values on the polygon are what is exact.
     """
-    valid = (np.arange(verts.shape[1])[None, :] < counts[:, None]).astype(np.float64)
-    mean = (verts * valid[..., None]).sum(axis=1) / counts[:, None]
-    d = (verts - mean[:, None]) * valid[..., None]
-    level = (values * valid[..., None]).sum(axis=1) / counts[:, None]
-    gram = np.einsum("mwi,mwj->mij", d, d)
-    rhs = np.einsum("mwi,mwk->mki", d, values - level[:, None])
-    det = gram[:, 0, 0] * gram[:, 1, 1] - gram[:, 0, 1] ** 2
-    det = np.where(det > 0, det, np.inf)  # degenerate polygon: gradient 0
-    inv = np.stack([gram[:, 1, 1], -gram[:, 0, 1], -gram[:, 1, 0], gram[:, 0, 0]], -1)
-    inv = (inv / det[:, None]).reshape(-1, 2, 2)
-    grad = np.einsum("mij,mkj->mki", inv, rhs)
-    return grad, level, mean
+    m, w = verts.shape[:2]
+    rows = np.arange(m)
+    valid = np.arange(w)[None, :] < counts[:, None]
+    anchor = verts[:, 0]
+    d = np.where(valid[..., None], verts - anchor[:, None], 0.0)
+    b = (d * d).sum(axis=2).argmax(axis=1)
+    db = d[rows, b]
+    length = np.sqrt((db * db).sum(axis=1))
+    ok = length > 0
+    e1 = np.zeros_like(db)
+    e1[ok] = db[ok] / length[ok, None]
+    e2 = np.stack([-e1[:, 1], e1[:, 0]], axis=1)
+    across = np.einsum("mwi,mi->mw", d, e2)
+    c = np.abs(across).argmax(axis=1)
+    xc = np.einsum("mi,mi->m", d[rows, c], e1)
+    yc = across[rows, c]
+    fa, fb, fc = values[:, 0], values[rows, b], values[rows, c]
+    g1 = np.divide(fb - fa, length[:, None], out=np.zeros_like(fa), where=ok[:, None])
+    g2 = np.divide(fc - fa - g1 * xc[:, None], yc[:, None], out=np.zeros_like(fa), where=(yc != 0)[:, None])
+    grad = g1[..., None] * e1[:, None] + g2[..., None] * e2[:, None]
+    return grad, fa, anchor
 
 
 # ----------------------------------------------------------- the slicer ---
@@ -326,27 +355,36 @@ def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
     pre (points, neurons) at the distinct vertices, index (n, w) as from
     :func:`_unique_vertices`. Returns the initial bits (n, neurons) and, per
     cut pair sorted by neuron: neuron, polygon, gradient (2,), level and
-    centre (2,) of the pair's affine map.
+    centre (2,) of the pair's affine map, and the pair's on-the-line
+    tolerance (see _ON_LINE). A polygon is cut only if some vertex is
+    clearly positive and some clearly negative; otherwise its bit is
+    whether some vertex is clearly positive.
     """
     n, w = index.shape
+    tol = _ON_LINE * np.abs(pre).max(axis=0, initial=0.0)  # (neurons,)
     on = np.empty((n, pre.shape[1]), dtype=bool)
     cut = np.empty((n, pre.shape[1]), dtype=bool)
     step = max(1, (1 << 22) // (w * pre.shape[1]))  # ~32 MiB gathered at a time
     for i in range(0, n, step):
         vals = pre[index[i : i + step]]
         hi, lo = vals.max(axis=1), vals.min(axis=1)
-        on[i : i + step] = hi > 0
-        cut[i : i + step] = (lo < 0) & (hi > 0)
+        on[i : i + step] = hi > tol
+        cut[i : i + step] = (lo < -tol) & (hi > tol)
     neuron, poly = np.nonzero(cut.T)
     counts = buf.counts[poly]
     wc = int(counts.max(initial=1))
     values = pre[index[poly, :wc], neuron[:, None]][..., None]
     grad, level, centre = _affine_fit(buf.verts[poly, :wc], counts, values)
-    return on, neuron, poly, grad[:, 0], level[:, 0], centre
+    return on, neuron, poly, grad[:, 0], level[:, 0], centre, tol[neuron]
 
 
-def _apply_neuron(buf, j, layer, polys, grad, level, centre, start_n, min_area) -> None:
-    """Split every polygon descending from ``polys`` by neuron j's line."""
+def _apply_neuron(buf, j, layer, polys, grad, level, centre, tol, start_n, min_area, min_width) -> None:
+    """Split every polygon descending from ``polys`` by neuron j's line.
+
+    Values within ``tol`` of 0 count as 0 (the vertex is on the line), so
+    near-touches never make a piece; a piece below ``min_area`` that is also
+    thinner than ``min_width`` is rounding, and its cut is skipped.
+    """
     lookup = np.full(start_n, -1, dtype=np.int64)
     lookup[polys] = np.arange(len(polys))
     later = np.arange(start_n, buf.n)
@@ -357,6 +395,7 @@ def _apply_neuron(buf, j, layer, polys, grad, level, centre, start_n, min_area) 
     w = int(counts.max())
     verts = buf.verts[cand, :w]
     f = np.einsum("mwi,mi->mw", verts - centre[k][:, None], grad[k]) + level[k][:, None]
+    f[np.abs(f) <= tol[k][:, None]] = 0.0
     valid = np.arange(w)[None, :] < counts[:, None]
     pos = (valid & (f > 0)).any(axis=1)
     cut = pos & (valid & (f < 0)).any(axis=1)
@@ -364,11 +403,15 @@ def _apply_neuron(buf, j, layer, polys, grad, level, centre, start_n, min_area) 
     if not cut.any():
         return
     idx = cand[cut]
-    pv, pc, nv, nc = _split(verts[cut], counts[cut], f[cut])
+    fc = f[cut]
+    pv, pc, nv, nc = _split(verts[cut], counts[cut], fc)
     a_pos, a_neg = np.abs(_areas(pv, pc)), np.abs(_areas(nv, nc))
-    # A sliver below min_area is rounding, not a region: keep the parent
-    # whole, on the side of its larger part.
-    real = (a_pos >= min_area) & (a_neg >= min_area)
+    # A piece both tiny and thin is rounding, not a region: keep the parent
+    # whole, on the side of its larger part. Widths are distances from the line.
+    norm = np.sqrt((grad[k[cut]] ** 2).sum(axis=1))
+    w_pos = np.where(valid[cut], fc, 0.0).max(axis=1) / norm
+    w_neg = -np.where(valid[cut], fc, 0.0).min(axis=1) / norm
+    real = ((a_pos >= min_area) | (w_pos >= min_width)) & ((a_neg >= min_area) | (w_neg >= min_width))
     buf.bits[idx[~real], j] = a_pos[~real] >= a_neg[~real]
     idx, pv, pc, nv, nc = idx[real], pv[real], pc[real], nv[real], nc[real]
     if not len(idx):
@@ -416,10 +459,22 @@ def slice_regions(
             (d,) for an MLP, (C, H, W) images for a conv net. u and v must be
             linearly independent.
         extent: (s0, s1, t0, t1), the rectangle of plane coordinates.
-        min_area: cuts that would leave a piece smaller than
-            ``min_area * (s1 - s0) * (t1 - t0)`` are skipped: such slivers
-            come from rounding where a boundary passes within ~1e-15 of a
-            vertex, so true regions that small are merged into a neighbour.
+        min_area: a cut that would leave a piece smaller than
+            ``min_area * (s1 - s0) * (t1 - t0)`` and also thinner than 1e-10
+            of the extent's diagonal (its vertices' distance from the cut
+            line) is skipped, the piece merged into its neighbour: such
+            slivers come from rounding. Small pieces that are not thin
+            (a boundary clipping a corner) are kept.
+
+    Tolerances: a pre-activation within 1e-12 of its largest absolute
+    value on the slice counts as exactly 0 at a vertex (the vertex is on the
+    line), so lines through vertices, or several lines through one point,
+    make no rounding slivers; boundaries move by at most ~1e-12 of the
+    slice. Regions thinner than ~1e-10 of the extent may therefore be
+    merged into a neighbour (their code is the neighbour's). The affine
+    maps interpolate three well-spread vertices of each polygon, so they
+    stay accurate on long thin slivers (e.g. between two nearly identical
+    units).
 
     Returns:
         :class:`Regions`: one convex polygon per spline code, with codes,
@@ -430,7 +485,8 @@ def slice_regions(
         ValueError: for smooth activations, MaxPool, attention, unknown
             layers with parameters, bad planes or extents; or if the output
             turns out not to be affine on a region (a functional nonlinearity
-            such as F.relu hidden in ``forward``).
+            such as F.relu hidden in ``forward``, or a numerical failure,
+            which is a bug to report).
     """
     model64 = _float64_copy(model)
     origin, u, v, ext = _check_plane(origin, u, v, extent)
@@ -439,11 +495,12 @@ def slice_regions(
     rect = np.array([[[s0, t0], [s1, t0], [s1, t1], [s0, t1]]])
     buf = _Buffers(rect, np.array([4]), 0)
     area = (s1 - s0) * (t1 - t0)
+    diag = float(np.hypot(s1 - s0, t1 - t0))
     to_input = _plane(origin, u, v)
     history = []  # per layer: (root of each polygon at the layer's end, its bits)
     for layer, (key, module, size) in enumerate(zip(keys, modules, sizes)):
         buf.start_layer(size)
-        _cut_layer(buf, model64, to_input, key, module, layer, min_area * area, ext)
+        _cut_layer(buf, model64, to_input, key, module, layer, min_area * area, _THIN * diag, ext)
         history.append((buf.root[: buf.n].copy(), buf.bits[: buf.n].copy()))
     return _finish(model64, to_input, buf, history, keys, sizes, ext)
 
@@ -457,16 +514,16 @@ def _plane(origin: torch.Tensor, u: torch.Tensor, v: torch.Tensor):
     return to_input
 
 
-def _cut_layer(buf, model64, to_input, key, module, layer, min_area, extent) -> None:
+def _cut_layer(buf, model64, to_input, key, module, layer, min_area, min_width, extent) -> None:
     points, index = _unique_vertices(buf, extent)
     pre = _pre_activations(model64, to_input(points), key, module)
-    bits, neuron, poly, grad, level, centre = _layer_cuts(buf, pre, index)
+    bits, neuron, poly, grad, level, centre, tol = _layer_cuts(buf, pre, index)
     start_n = buf.n
     buf.bits[:start_n] = bits
     bounds = np.searchsorted(neuron, np.arange(pre.shape[1] + 1))
     for j in np.unique(neuron):
         sl = slice(bounds[j], bounds[j + 1])
-        _apply_neuron(buf, j, layer, poly[sl], grad[sl], level[sl], centre[sl], start_n, min_area)
+        _apply_neuron(buf, j, layer, poly[sl], grad[sl], level[sl], centre[sl], tol[sl], start_n, min_area, min_width)
 
 
 def _finish(model64, to_input, buf, history, keys, sizes, ext) -> Regions:
@@ -494,13 +551,23 @@ def _finish(model64, to_input, buf, history, keys, sizes, ext) -> Regions:
 
 
 def _check_affine(verts, valid, values, grad, offset) -> None:
+    """Raise if the fitted affine maps miss the output at some vertex by > 1e-6 of its scale."""
     fit = np.einsum("mwi,mki->mwk", verts, grad) + offset[:, None]
-    err = np.abs(fit - values)[valid].max(initial=0.0)
+    err = np.where(valid[..., None], np.abs(fit - values), 0.0).max(axis=(1, 2), initial=0.0)
     scale = 1.0 + np.abs(values[valid]).max(initial=0.0)
-    if err > 1e-6 * scale:
+    bad = err > 1e-6 * scale
+    if bad.any():
+        counts = valid.sum(axis=1)
+        areas = np.abs(_areas(verts[bad], counts[bad]))
+        worst = int(np.argmax(err))
         raise ValueError(
-            f"the output is not affine on a region (error {err:.2e}); does forward apply a "
-            "nonlinearity that is not a module (F.relu, torch.tanh, x * y)? Make it an nn.ReLU module."
+            f"the output is not affine on {int(bad.sum())} of {len(err)} regions (max error {err[worst]:.2e}, "
+            f"output scale {scale:.2e}; smallest such region has area {areas.min():.2e}). Either forward "
+            "applies a nonlinearity that is not a module (F.relu, torch.tanh, x * y: make it an nn.ReLU "
+            "module), or, for a model built only from supported modules, this is a numerical failure of "
+            "the enumeration (e.g. nearly coincident boundaries). Workarounds: a larger min_area "
+            "(e.g. 1e-9), a slightly different extent or plane; please report it as a polylens bug "
+            "with the model's weights and the plane."
         )
 
 
