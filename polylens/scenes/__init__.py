@@ -1,11 +1,18 @@
 """The synthetic scene world: five objects under five weathers, with ground truth for every pair.
 
-    from polylens.scenes import render, SceneDataset
+    from polylens.scenes import render, SceneDataset, load_autoencoder, load_probes
     duck = render("duck", "overcast", seed=3)   # (64, 64, 3) float32 in [0, 1]
     truth = render("duck", "sunny", seed=3)     # the same duck on a sunny day
+    ae = load_autoencoder()                     # trained without a single sunny duck
+    probes = load_probes()                      # score any image: probes.object, probes.weather
+
+Modules: ``render`` (drawing), ``dataset`` (SceneDataset), ``networks``
+(architectures), ``weights`` (loading with sha256 checks), ``train``
+(``python -m polylens.scenes.train`` retrains everything).
 """
 
 from polylens.scenes.dataset import SceneDataset
+from polylens.scenes.networks import SceneAutoencoder, SceneProbe
 from polylens.scenes.render import (
     OBJECTS,
     WEATHERS,
@@ -17,13 +24,21 @@ from polylens.scenes.render import (
     scene_params,
     scene_params_batch,
 )
+from polylens.scenes.weights import Probes, WeightsError, load_autoencoder, load_manifest, load_probes
 
 __all__ = [
     "OBJECTS",
+    "Probes",
+    "SceneAutoencoder",
     "SceneDataset",
+    "SceneProbe",
     "WEATHERS",
+    "WeightsError",
     "draw",
     "draw_batch",
+    "load_autoencoder",
+    "load_manifest",
+    "load_probes",
     "object_mask",
     "render",
     "render_batch",

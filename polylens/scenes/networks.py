@@ -1,0 +1,132 @@
+"""The scene world's networks: a ReLU autoencoder and two probes that judge its outputs.
+
+Every nonlinearity is an ``nn.ReLU`` module and everything else is affine
+(convolutions, transposed convolutions, linear layers, reshapes), so the whole
+autoencoder is one piecewise-affine map: spline codes and exact polytopes
+apply to it, layer by layer. Modules are addressed by name::
+
+    ae = SceneAutoencoder()
+    ae.encoder        # nn.Sequential: "encoder.0" ... "encoder.10" (the bottleneck ReLU)
+    ae.decoder        # nn.Sequential: "decoder.0" ... "decoder.9"
+    z = ae.encode(x)  # (batch, latent) non-negative codes
+    y = ae.decode(z)  # (batch, 3, 64, 64) images (not clamped: keep it affine)
+
+The probes are separate small CNN classifiers (object, weather), trained on
+every combination (sunny ducks included) so they can score what the
+autoencoder makes of an image it never saw.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from polylens.models import seeded
+
+__all__ = ["SceneAutoencoder", "SceneProbe", "check_images"]
+
+
+def check_images(x: torch.Tensor, size: int) -> None:
+    """Refuse anything but a (batch, 3, size, size) float tensor, with a hint for numpy images."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"expected a torch tensor of images (batch, 3, {size}, {size}); got {type(x).__name__}. "
+            "For numpy images (batch, H, W, 3) use torch.from_numpy(images).permute(0, 3, 1, 2)"
+        )
+    if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] != size or x.shape[3] != size:
+        hint = " (channels last? use .permute(0, 3, 1, 2))" if x.ndim == 4 and x.shape[-1] == 3 else ""
+        raise ValueError(f"expected images shaped (batch, 3, {size}, {size}); got {tuple(x.shape)}{hint}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected float images in [0, 1]; got dtype {x.dtype}")
+
+
+class SceneAutoencoder(nn.Module):
+    """Conv encoder -> ``latent``-dim ReLU bottleneck -> transposed-conv decoder, for (batch, 3, 64, 64).
+
+    Each stride-2 convolution halves the side (64 -> 32 -> 16 -> 8 -> 4);
+    the decoder mirrors it. ``width`` is the channel count of the first layer
+    (later layers use 2 * width).
+    """
+
+    def __init__(self, latent: int = 64, width: int = 16, size: int = 64, *, seed: int = 0) -> None:
+        super().__init__()
+        if size != 64:
+            raise ValueError(f"SceneAutoencoder is built for 64x64 scenes; got size={size}")
+        if latent < 1 or width < 1:
+            raise ValueError(f"latent and width must be positive ints; got latent={latent}, width={width}")
+        w2 = 2 * width
+        with seeded(seed):
+            self.encoder = nn.Sequential(
+                nn.Conv2d(3, width, 4, stride=2, padding=1),  # 32x32
+                nn.ReLU(),
+                nn.Conv2d(width, w2, 4, stride=2, padding=1),  # 16x16
+                nn.ReLU(),
+                nn.Conv2d(w2, w2, 4, stride=2, padding=1),  # 8x8
+                nn.ReLU(),
+                nn.Conv2d(w2, w2, 4, stride=2, padding=1),  # 4x4
+                nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(w2 * 16, latent),
+                nn.ReLU(),  # the bottleneck: a code of non-negative features
+            )
+            self.decoder = nn.Sequential(
+                nn.Linear(latent, w2 * 16),
+                nn.ReLU(),
+                nn.Unflatten(1, (w2, 4, 4)),
+                nn.ConvTranspose2d(w2, w2, 4, stride=2, padding=1),  # 8x8
+                nn.ReLU(),
+                nn.ConvTranspose2d(w2, w2, 4, stride=2, padding=1),  # 16x16
+                nn.ReLU(),
+                nn.ConvTranspose2d(w2, width, 4, stride=2, padding=1),  # 32x32
+                nn.ReLU(),
+                nn.ConvTranspose2d(width, 3, 4, stride=2, padding=1),  # 64x64, no squashing: stays affine
+            )
+        self.config = {"latent": latent, "width": width, "size": size}
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 3, 64, 64) images -> (batch, latent) bottleneck codes (after the ReLU)."""
+        check_images(x, self.config["size"])
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(batch, latent) codes -> (batch, 3, 64, 64) images; clamp to [0, 1] only for display."""
+        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.config["latent"]:
+            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"expected codes shaped (batch, {self.config['latent']}); got {shape}")
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+class SceneProbe(nn.Module):
+    """A small ReLU CNN classifier: (batch, 3, 64, 64) images -> (batch, n_classes) logits."""
+
+    def __init__(self, n_classes: int, width: int = 16, size: int = 64, *, seed: int = 0) -> None:
+        super().__init__()
+        if size != 64:
+            raise ValueError(f"SceneProbe is built for 64x64 scenes; got size={size}")
+        if n_classes < 2 or width < 1:
+            raise ValueError(f"n_classes must be >= 2 and width positive; got {n_classes}, {width}")
+        with seeded(seed):
+            self.features = nn.Sequential(
+                nn.Conv2d(3, width, 4, stride=2, padding=1),  # 32x32
+                nn.ReLU(),
+                nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),  # 16x16
+                nn.ReLU(),
+                nn.Conv2d(2 * width, 2 * width, 4, stride=2, padding=1),  # 8x8
+                nn.ReLU(),
+                nn.Flatten(),
+            )
+            self.head = nn.Sequential(nn.Linear(2 * width * 64, 64), nn.ReLU(), nn.Linear(64, n_classes))
+        self.config = {"n_classes": n_classes, "width": width, "size": size}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, self.config["size"])
+        return self.head(self.features(x))
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """(batch, 3, 64, 64) images -> (batch,) class indices, in eval mode and without gradients."""
+        check_images(x, self.config["size"])
+        return torch.cat([self(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])

@@ -1,0 +1,120 @@
+"""Load the shipped scene networks, checking every file against its manifest.
+
+    from polylens.scenes import load_autoencoder, load_probes
+    ae = load_autoencoder()             # SceneAutoencoder, eval mode
+    probes = load_probes()              # Probes(object=SceneProbe, weather=SceneProbe)
+    probes.object.predict(x)            # (batch,) indices into OBJECTS
+
+Weights are safetensors files (plain tensors, never pickle) in
+``polylens/scenes/weights/``; ``manifest.json`` beside them records each
+file's sha256, the architecture, the training seed and the measured figures.
+A missing or altered file is refused with a ``WeightsError`` that says how to
+make new ones: ``python -m polylens.scenes.train``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import NamedTuple, Union
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from polylens.scenes.networks import SceneAutoencoder, SceneProbe
+
+__all__ = ["WEIGHTS_DIR", "Probes", "WeightsError", "load_autoencoder", "load_manifest", "load_probes", "save_model"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MANIFEST = "manifest.json"
+RETRAIN = "python -m polylens.scenes.train"
+_CLASSES = {"SceneAutoencoder": SceneAutoencoder, "SceneProbe": SceneProbe}
+
+PathLike = Union[str, Path]
+
+
+class WeightsError(RuntimeError):
+    """A weight file or the manifest is missing, altered or does not fit its network."""
+
+
+class Probes(NamedTuple):
+    """The two independent classifiers that score scenes: ``object`` and ``weather``."""
+
+    object: SceneProbe
+    weather: SceneProbe
+
+
+def _retrain_hint(directory: Path) -> str:
+    where = "" if directory == WEIGHTS_DIR else f" --out {directory}"
+    return f"Retrain them with `{RETRAIN}{where}` (about 15 minutes on two CPU cores)."
+
+
+def sha256(path: PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_manifest(directory: PathLike | None = None) -> dict:
+    """The manifest (files, sha256, architectures, seed, figures) as a dict."""
+    directory = Path(directory) if directory is not None else WEIGHTS_DIR
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise WeightsError(f"no {MANIFEST} in {directory}. {_retrain_hint(directory)}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise WeightsError(f"{path} is not valid JSON ({err}). {_retrain_hint(directory)}") from None
+
+
+def _load(name: str, directory: PathLike | None) -> torch.nn.Module:
+    directory = Path(directory) if directory is not None else WEIGHTS_DIR
+    manifest = load_manifest(directory)
+    entry = manifest.get("models", {}).get(name)
+    if entry is None:
+        raise WeightsError(f"the manifest in {directory} lists no model {name!r}. {_retrain_hint(directory)}")
+    path = directory / entry["file"]
+    if not path.is_file():
+        raise WeightsError(f"weight file {path} is missing. {_retrain_hint(directory)}")
+    found = sha256(path)
+    if found != entry["sha256"]:
+        raise WeightsError(
+            f"weight file {path} is corrupt or altered: its sha256 is {found[:12]}..., "
+            f"the manifest expects {entry['sha256'][:12]}.... {_retrain_hint(directory)}"
+        )
+    model = _CLASSES[entry["class"]](**entry["config"])
+    try:
+        model.load_state_dict(load_file(path), strict=True)
+    except RuntimeError as err:
+        raise WeightsError(f"{path} does not fit {entry['class']}({entry['config']}): {err}. "
+                           f"{_retrain_hint(directory)}") from None
+    return model.eval()
+
+
+def load_autoencoder(directory: PathLike | None = None) -> SceneAutoencoder:
+    """The shipped scene autoencoder (trained without sunny ducks), in eval mode."""
+    return _load("autoencoder", directory)
+
+
+def load_probes(directory: PathLike | None = None) -> Probes:
+    """The shipped object and weather probes (trained on every combination), in eval mode."""
+    return Probes(object=_load("probe_object", directory), weather=_load("probe_weather", directory))
+
+
+def save_model(model: torch.nn.Module, name: str, directory: PathLike) -> dict:
+    """Write ``model`` as ``<name>.safetensors`` in ``directory``; returns its manifest entry."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.safetensors"
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(state, str(path))
+    return {
+        "file": path.name,
+        "class": type(model).__name__,
+        "config": dict(model.config),
+        "sha256": sha256(path),
+        "bytes": path.stat().st_size,
+    }
