@@ -1,0 +1,75 @@
+"""The sunny-duck evaluation: splits, ground truth, and honest strength choice."""
+
+import numpy as np
+import pytest
+import torch
+
+from polylens import compose
+from polylens.scenes import Probes, SceneAutoencoder, SceneProbe, render
+
+
+@pytest.fixture(scope="module")
+def nets():
+    ae = SceneAutoencoder(latent=16, width=4, seed=0).eval()
+    return ae, Probes(SceneProbe(5, width=4, seed=1).eval(), SceneProbe(5, width=4, seed=2).eval())
+
+
+def test_each_scene_comes_with_its_sunny_ground_truth():
+    data = compose.scenes("test", 1)
+    assert len(data) == 5 * 4  # every object under every non-sunny weather
+    i = 7
+    obj, seed = compose.OBJECTS[data.objects[i]], int(data.seeds[i])
+    truth = torch.from_numpy(render(obj, "sunny", seed)).permute(2, 0, 1)
+    assert torch.equal(data.truth[i], truth)
+    assert compose.WEATHERS[data.weathers[i]] != "sunny"
+
+
+def test_splits_never_share_a_scene():
+    seeds = {split: set(compose.scenes(split, 3).seeds.tolist()) for split in ("train", "val", "test")}
+    assert not seeds["train"] & seeds["val"] and not seeds["val"] & seeds["test"] and not seeds["train"] & seeds["test"]
+
+
+def test_training_directions_never_see_a_sunny_duck():
+    sunny, other = compose._training_sets(2)
+    assert len(sunny) == 4 * 2  # four objects, no duck
+    assert len(other) == 5 * 4 * 2
+
+
+def test_strength_zero_is_no_steering_and_references_are_scored(nets):
+    ae, probes = nets
+    sunny, other = compose._training_sets(2)
+    test = compose.scenes("test", 1)
+    plain = compose.score(ae, probes, test)
+    for name, layers in compose.default_plans():
+        method = compose.prepare(ae, name, layers, sunny, other)
+        with torch.no_grad(), method.context(ae, 0.0):
+            steered = ae(test.images)
+        assert np.allclose(compose.score(ae, probes, test, steered)["rel_error"], plain["rel_error"], atol=1e-5), name
+    oracle = compose.score(ae, probes, test, ae(test.truth))
+    assert np.allclose(oracle["rel_error"], 1.0, atol=1e-5)  # the oracle is the reference error itself
+
+
+def test_evaluate_chooses_one_strength_per_plan_on_validation(nets, monkeypatch):
+    ae, probes = nets
+    seen_splits = []
+    original = compose.scenes
+
+    def spy(split, n, *args, **kwargs):
+        seen_splits.append(split)
+        return original(split, n, *args, **kwargs)
+
+    monkeypatch.setattr(compose, "scenes", spy)
+    table = compose.evaluate(ae, probes, plans=[("add", ["encoder.10"]), ("mask", ["encoder.10"])],
+                             strengths=(0.5, 1.0), n_train=2, n_val=1, n_test=1)
+    assert {"val", "test"} <= set(seen_splits)
+    assert [r["method"] for r in table.chosen()] and len(table.chosen()) == 2
+    assert {r["method"] for r in table.rows} >= {"no steering", "oracle", "add", "mask"}
+    assert "success" in str(table) and "duck" in str(table)
+
+
+def test_bad_method_or_split_is_explained(nets):
+    ae, _ = nets
+    with pytest.raises(ValueError, match="choose from"):
+        compose.prepare(ae, "flip", ["encoder.10"], torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
+    with pytest.raises(ValueError, match="split"):
+        compose.scenes("holdout", 1)
