@@ -86,3 +86,9 @@ __all__ = [
     "train_tms",
     "triangle",
 ]
+
+# Notebook 05: many SAEs trained in one batched loop, and their drawings.
+from polylens.superposition import dictionary_plots, dictionary_sweeps  # noqa: E402
+from polylens.superposition.dictionary_sweeps import train_sae_grid  # noqa: E402
+
+__all__ += ["dictionary_plots", "dictionary_sweeps", "train_sae_grid"]
