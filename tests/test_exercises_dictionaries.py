@@ -12,7 +12,7 @@ def _unit(m):
 
 
 def test_solutions_pass():
-    for name in ("mmcs", "sae_loss"):
+    for name in ("mmcs", "sae_loss", "latent_kind"):
         assert exercises.check(name, exercises.solution(name), quiet=True)
 
 
@@ -70,3 +70,53 @@ def test_mmcs_solution_agrees_with_library():
     gen = torch.Generator().manual_seed(0)
     a, t = torch.randn(9, 5, generator=gen), torch.randn(4, 5, generator=gen)
     assert exercises.solution("mmcs")(a, t) == pytest.approx(mmcs(a, t), abs=1e-6)
+
+
+def _kind(best_single, best_combo, threshold=0.9):
+    if best_single >= best_combo and best_single >= threshold:
+        return "atomic"
+    if best_combo > best_single and best_combo >= threshold:
+        return "combination"
+    return "other"
+
+
+def _combos(o, c, normalise=True):
+    s = (o[:, None] + c[None]).flatten(0, 1)
+    return _unit(s) if normalise else s
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        # the atom is never normalised
+        (lambda a, o, c: _kind(float((torch.cat([o, c]) @ a).max()), float((_combos(o, c) @ a).max())), "normalise the atom"),
+        # sums compared without normalising them
+        (lambda a, o, c: _kind(float((torch.cat([o, c]) @ _unit(a[None])[0]).max()),
+                               float((_combos(o, c, False) @ _unit(a[None])[0]).max())), "without normalising them"),
+        # only single objects and conditions
+        (lambda a, o, c: _kind(float((torch.cat([o, c]) @ _unit(a[None])[0]).max()), -1.0), "normalised sums"),
+        # absolute cosines
+        (lambda a, o, c: _kind(float((torch.cat([o, c]) @ _unit(a[None])[0]).abs().max()),
+                               float((_combos(o, c) @ _unit(a[None])[0]).abs().max())), "signed cosines"),
+        # objects only
+        (lambda a, o, c: _kind(float((o @ _unit(a[None])[0]).max()), float((_combos(o, c) @ _unit(a[None])[0]).max())),
+         "conditions as well"),
+        (lambda a, o, c: 1, "return one of the strings"),
+    ],
+)
+def test_latent_kind_mistakes_named(wrong, words):
+    with pytest.raises(ExerciseFailed, match=words):
+        exercises.check("latent_kind", wrong, quiet=True)
+
+
+def test_latent_kind_solution_agrees_with_library():
+    from polylens import superposition as sp
+
+    world = sp.objects_conditions(4, 4, cooccurrence=0.9, dim=12, n_samples=2000, seed=1)
+    sae = sp.train_sae(world.data, 8, l1=0.2, steps=300, lr=3e-3, seed=0, progress=False)
+    fractions = sp.atomic_vs_combination(sae, world)
+    with torch.no_grad():
+        live = (sae.encode(world.data) > 0).any(0)
+    kinds = [exercises.solution("latent_kind")(d, world.objects, world.conditions) for d in sae.dictionary[live]]
+    assert kinds.count("combination") / len(kinds) == pytest.approx(fractions["combination"])
+    assert kinds.count("atomic") / len(kinds) == pytest.approx(fractions["atomic"])

@@ -155,3 +155,61 @@ def check_sae_loss(fn: Callable) -> str:
         f"you returned {got:.4f}; the loss here is {want:.4f} (reconstruction {float(recon):.4f} + "
         f"{l1} x sparsity {float(sparsity):.4f}). Encode with sae.encode, decode with sae.decode"
     )
+
+
+def latent_kind(atom: torch.Tensor, objects: torch.Tensor, conditions: torch.Tensor, threshold: float = 0.9) -> str:
+    """Reference answer: "atomic", "combination" or "other" for one dictionary atom (dim,).
+
+    Compared by cosine with every object and condition (rows of (n, dim)) and
+    with every normalised sum object + condition; the best match wins if it
+    reaches ``threshold`` (ties go to atomic).
+    """
+    a = atom / atom.norm()
+    singles = torch.cat([objects, conditions])
+    singles = singles / singles.norm(dim=1, keepdim=True)
+    combos = (objects[:, None, :] + conditions[None, :, :]).flatten(0, 1)
+    combos = combos / combos.norm(dim=1, keepdim=True)
+    best_single, best_combo = float((singles @ a).max()), float((combos @ a).max())
+    if best_single >= best_combo and best_single >= threshold:
+        return "atomic"
+    if best_combo > best_single and best_combo >= threshold:
+        return "combination"
+    return "other"
+
+
+@exercise("latent_kind", "Atomic or combination?", solution=latent_kind)
+def check_latent_kind(fn: Callable) -> str:
+    """``fn(atom, objects, conditions)`` must name the kind of one atom."""
+    gen = torch.Generator().manual_seed(11)
+    objects = torch.randn(8, 16, generator=gen)
+    objects = objects / objects.norm(dim=1, keepdim=True)
+    conditions = torch.randn(8, 16, generator=gen)
+    conditions = conditions / conditions.norm(dim=1, keepdim=True)
+    noise = 0.05 * torch.randn(16, generator=gen)
+    cases = [
+        (objects[5] + noise, "an atom pointing at object 5 (plus a little noise) is atomic. Did you compare it with "
+                             "object + condition sums without normalising them? Those sums are about 1.4 long, so "
+                             "their dot products beat the true single match; divide each sum by its norm"),
+        (0.4 * objects[2], "an atom along object 2 but only 0.4 long is atomic; your answer depends on its length: "
+                           "normalise the atom first, cosines do not care how long a vector is"),
+        (3.0 * (objects[1] + conditions[1]), "3 (o1 + c1) is a combination latent (the 'sunny duck'): it must "
+                                             "be compared with the normalised sums object + condition, not only "
+                                             "with single objects and conditions (its cosine with o1 is only ~0.7)"),
+        (0.8 * objects[3] + 0.6 * conditions[6] + noise,
+         "0.8 o3 + 0.6 c6 is closest to the combination (o3 + c6)/|o3 + c6| (cosine ~0.99); every pair of one object "
+         "and one condition counts as a combination, not only the partners"),
+        (-objects[0], "-o0 points *away* from object 0: its codes are never negative, so it cannot express o0. "
+                      "Use signed cosines, not absolute values: this one is 'other'"),
+        (torch.randn(16, generator=gen), "a random direction matches nothing well: it should be 'other' (best "
+                                         "cosine below the 0.9 threshold)"),
+        (conditions[4] + noise, "an atom pointing at condition 4 is atomic: compare with conditions as well as "
+                                "objects"),
+    ]
+    for atom, message in cases:
+        want = latent_kind(atom, objects, conditions)
+        got = fn(atom.clone(), objects.clone(), conditions.clone())
+        if not isinstance(got, str):
+            raise ExerciseFailed(f"return one of the strings 'atomic', 'combination', 'other'; got {got!r}")
+        if got != want:
+            raise ExerciseFailed(f"you said {got!r}, it is {want!r}: {message}")
+    return "this is how atomic_vs_combination sorts a whole dictionary's latents in the explorer above."
