@@ -77,6 +77,7 @@ class DictionaryExplorer:
         self.features = ground_truth_features(n_features, dim, seed=seed)
         self.activations = sparse_activations(n_samples, n_features, avg_active=avg_active, seed=seed + 1)
         self.data = self.activations @ self.features
+        self.true_l0 = float(self.activations.gt(0).sum(1).float().mean())  # true features active per input
         self.saes: dict[tuple[float, int], SAE] = {}
         self.stats: dict[tuple[float, int], tuple[float, np.ndarray, float, float]] = {}
         for size in self.sizes:
@@ -117,7 +118,7 @@ class DictionaryExplorer:
         ratio = size / self.n_features
         readout = (f"L1 = {lv:g}, {size} latents ({ratio:g}x the {self.n_features} true features): "
                    f"<b>MMCS {score:.2f}</b>, <b>{int(dead.sum())} dead latents</b> ({dead.mean():.0%}), "
-                   f"L0 {active:.1f} latents per input (truth: about {self.activations.gt(0).sum(1).float().mean():.1f}), "
+                   f"L0 {active:.1f} latents per input (truth: about {self.true_l0:.1f}), "
                    f"unexplained variance {mse:.1%}")
         return DictionaryView(lv, size, score, int(dead.sum()), active, mse, cos, readout, message)
 
@@ -129,7 +130,7 @@ class DictionaryExplorer:
         if self.area is not None:
             if v.n_latents != self._size:
                 m, d, a = self.curves(v.n_latents)
-                for line, y in zip(self._lines, (m, d, a / v.n_latents, [self._true_active / v.n_latents] * 2)):
+                for line, y in zip(self._lines, (m, d, a / v.n_latents, [self.true_l0 / v.n_latents] * 2)):
                     line.set_ydata(y)
                 self._size = v.n_latents
             i = self.l1s.index(v.l1)
@@ -149,9 +150,7 @@ class DictionaryExplorer:
         with plt.ioff():
             fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [1, 1.25]})
         m, d, a = self.curves(v.n_latents)
-        self._true_active = float(self.activations.gt(0).sum(1).float().mean())
-        self._lines, self._marker = dp.metric_curves(ax, self.l1s, m, d, a / v.n_latents,
-                                                     self._true_active / v.n_latents)
+        self._lines, self._marker = dp.metric_curves(ax, self.l1s, m, d, a / v.n_latents, self.true_l0 / v.n_latents)
         i = self.l1s.index(v.l1)
         self._marker.set_xdata([i, i])
         ax.set_title("too little L1: dense codes; too much: dead latents", fontsize=9)
