@@ -565,9 +565,10 @@ def _check_affine(verts, valid, values, grad, offset) -> None:
             f"output scale {scale:.2e}; smallest such region has area {areas.min():.2e}). Either forward "
             "applies a nonlinearity that is not a module (F.relu, torch.tanh, x * y: make it an nn.ReLU "
             "module), or, for a model built only from supported modules, this is a numerical failure of "
-            "the enumeration (e.g. nearly coincident boundaries). Workarounds: a larger min_area "
-            "(e.g. 1e-9), a slightly different extent or plane; please report it as a polylens bug "
-            "with the model's weights and the plane."
+            "the enumeration (e.g. nearly coincident boundaries; the slice is already computed in "
+            "float64). Workaround: move the extent or the plane's origin slightly (exact coincidences "
+            "rarely survive that), or a larger min_area (e.g. 1e-9) if the failing region is tiny; "
+            "please report it as a polylens bug with the model's weights and the plane."
         )
 
 
