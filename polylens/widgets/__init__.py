@@ -7,8 +7,9 @@ the ipywidgets controls. Bad slider combinations show a message in the
 widget; they never raise in the kernel.
 """
 
+from polylens.widgets.dictionaries import CooccurrenceExplorer, DictionaryExplorer
 from polylens.widgets.polytopes import PolytopeExplorer
 from polylens.widgets.spline_codes import PathExplorer
 from polylens.widgets.superposition import SuperpositionExplorer
 
-__all__ = ["PathExplorer", "PolytopeExplorer", "SuperpositionExplorer"]
+__all__ = ["CooccurrenceExplorer", "DictionaryExplorer", "PathExplorer", "PolytopeExplorer", "SuperpositionExplorer"]
