@@ -39,7 +39,7 @@ def test_first_layer_hyperplanes_are_straight_deeper_ones_bend(explorer):
 
 def test_invalid_combinations_show_a_message_instead_of_raising(explorer):
     view = explorer.view(4, 1, 100, layer=3, neuron=99)
-    assert view.message and "neurons 0 to 3" in view.message
+    assert view.message and "showing the last" in view.message
     assert explorer.view(1000, -5, 10**6).regions is explorer.slices[8, 1, 100].regions
 
 
@@ -53,3 +53,10 @@ def test_update_redraws_the_figure_and_readout(explorer):
     assert len(ax.collections[1].get_paths()) != n_polys
     assert explorer._readout.value != text
     plt.close(explorer.area.fig)
+
+
+def test_the_neuron_slider_only_visits_neurons_that_cross_the_square(explorer):
+    views = [explorer.view(8, 2, 100, layer=2, neuron=k) for k in range(8)]
+    shown = [v for v in views if not v.message]
+    assert all(len(v.highlight) > 0 for v in shown)
+    assert len({v.highlight.tobytes() for v in shown}) == len(shown)  # each step shows another neuron

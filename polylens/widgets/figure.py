@@ -26,10 +26,21 @@ class FigureArea:
         else:
             self.widget = widgets.Output()
 
+    @property
+    def front_end_ready(self) -> bool:
+        """True once a browser has displayed the ipympl canvas and said so."""
+        # ipympl stops syncing a PNG data URL when its front end reports "initialized".
+        return self.live and not getattr(self.fig.canvas, "syncing_data_url", True)
+
     def refresh(self) -> None:
         if self.live:
-            # draw() rather than draw_idle(): one round trip less per slider move.
-            self.fig.canvas.draw()
+            if self.front_end_ready:
+                # draw() rather than draw_idle(): one round trip less per slider move.
+                self.fig.canvas.draw()
+            else:
+                # A synchronous draw before the browser has shown the canvas leaves
+                # it 0 x 0 for good; draw_idle() is safe at any time.
+                self.fig.canvas.draw_idle()
         else:
             with self.widget:
                 self.widget.clear_output(wait=True)

@@ -100,15 +100,24 @@ class PolytopeExplorer:
         if not 1 <= layer <= depth:
             message = f"this network has {depth} hidden layer(s); showing layer {min(max(layer, 1), depth)}"
             layer = min(max(layer, 1), depth)
-        if not 0 <= neuron < width:
-            message = f"layer {layer} has neurons 0 to {width - 1}; showing neuron {min(max(neuron, 0), width - 1)}"
-            neuron = min(max(neuron, 0), width - 1)
         per_neuron = sl.hyperplanes[layer - 1]
+        # The slider walks through the neurons whose hyperplanes cross this square;
+        # the others are on everywhere or off everywhere here and draw nothing.
+        crossing = [j for j, segs in enumerate(per_neuron) if len(segs)]
+        if not crossing:
+            crossing = [0]
+            message = f"no neuron of layer {layer} changes state on this square"
+        if not 0 <= neuron < len(crossing):
+            message = (f"{len(crossing)} neurons of layer {layer} cross this square (slider 0 to "
+                       f"{len(crossing) - 1}); showing the last")
+            neuron = min(max(neuron, 0), len(crossing) - 1)
+        unit = crossing[neuron]
         layer_lines = np.concatenate([s for s in per_neuron if len(s)] or [np.zeros((0, 2, 2))])
-        highlight = per_neuron[neuron]
+        highlight = per_neuron[unit]
         readout = (
             f"width {width}, depth {depth}, step {step}: <b>{len(sl.regions)} regions</b> on this square, "
-            f"training accuracy {sl.accuracy:.0%}. Layer {layer} neuron {neuron}: its bent hyperplane has "
+            f"training accuracy {sl.accuracy:.0%}.<br>Layer {layer}: {len(crossing)} of {width} neurons change "
+            f"state here (the rest are on or off everywhere). Gold: neuron {unit}, whose bent hyperplane has "
             f"{_pieces(highlight)} straight pieces here."
         )
         return PolytopeView(sl.regions, layer_lines, highlight, sl.decision, readout, message)
