@@ -9,7 +9,8 @@ widget; they never raise in the kernel.
 
 from polylens.widgets.dictionaries import CooccurrenceExplorer, DictionaryExplorer
 from polylens.widgets.polytopes import PolytopeExplorer
+from polylens.widgets.scenes import SceneExplorer
 from polylens.widgets.spline_codes import PathExplorer
 from polylens.widgets.superposition import SuperpositionExplorer
 
-__all__ = ["CooccurrenceExplorer", "DictionaryExplorer", "PathExplorer", "PolytopeExplorer", "SuperpositionExplorer"]
+__all__ = ["CooccurrenceExplorer", "DictionaryExplorer", "PathExplorer", "PolytopeExplorer", "SceneExplorer", "SuperpositionExplorer"]
