@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.polylens-installed
 # fetches the small CPU-only torch wheel instead of the CUDA one.
 TORCH_INDEX ?=
 PIP_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
+# Jupyter refuses to run as root (common in containers) unless told it may.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help lab test bench notebooks-clean clean
 
@@ -24,7 +26,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ROOT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

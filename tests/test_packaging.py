@@ -105,3 +105,17 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in readme and "make lab" in readme
     assert re.search(r"^make test$", ci, re.M)
     assert "set -euo pipefail" in ci
+
+
+def test_make_lab_serves_the_notebooks_and_runs_as_root():
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    dry = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    lab = [line for line in dry.splitlines() if "jupyter lab" in line]
+    assert lab and "--notebook-dir=notebooks" in lab[-1]
+    # Jupyter refuses to start as root without --allow-root (containers often run as root).
+    assert ("--allow-root" in lab[-1]) == (os.geteuid() == 0)
