@@ -39,7 +39,7 @@ from polylens.scenes.render import OBJECTS, WEATHERS, render_batch
 from polylens.scenes.weights import Probes
 from polylens.spline import spline_code
 
-__all__ = ["METHODS", "Method", "Scenes", "Table", "evaluate", "prepare", "scenes", "score"]
+__all__ = ["METHODS", "Method", "Scenes", "Table", "evaluate", "prepare", "scenes", "score", "training_scenes"]
 
 SUNNY = "sunny"
 BASE_WEATHERS = tuple(w for w in WEATHERS if w != SUNNY)
@@ -93,8 +93,8 @@ def scenes(split: str, per_combination: int, objects: Sequence[str] = OBJECTS,
                   np.array([WEATHERS.index(w) for w in names_w]), seeds.astype(np.int64))
 
 
-def _training_sets(per_combination: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sunny and non-sunny training scenes, without sunny ducks (held out of training)."""
+def training_scenes(per_combination: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sunny, other) training scenes as (n, 3, 64, 64) tensors; no sunny ducks (held out of training)."""
     others = [o for o in OBJECTS if o != "duck"]
     sunny = render_batch(np.repeat(others, per_combination), SUNNY,
                          SPLIT_SEEDS["train"] + np.arange(len(others) * per_combination))
@@ -256,7 +256,7 @@ def evaluate(
         A :class:`Table` (``str(table)`` prints it; ``table.rows`` has every strength).
     """
     plans = plans or default_plans()
-    sunny, other = _training_sets(n_train)
+    sunny, other = training_scenes(n_train)
     val, test = scenes("val", n_val), scenes("test", n_test)
     ducks = test.objects == OBJECTS.index("duck")
     table = Table()

@@ -30,14 +30,14 @@ def test_splits_never_share_a_scene():
 
 
 def test_training_directions_never_see_a_sunny_duck():
-    sunny, other = compose._training_sets(2)
+    sunny, other = compose.training_scenes(2)
     assert len(sunny) == 4 * 2  # four objects, no duck
     assert len(other) == 5 * 4 * 2
 
 
 def test_strength_zero_is_no_steering_and_references_are_scored(nets):
     ae, probes = nets
-    sunny, other = compose._training_sets(2)
+    sunny, other = compose.training_scenes(2)
     test = compose.scenes("test", 1)
     plain = compose.score(ae, probes, test)
     for name, layers in compose.default_plans():

@@ -12,5 +12,6 @@ from polylens.widgets.polytopes import PolytopeExplorer
 from polylens.widgets.scenes import SceneExplorer
 from polylens.widgets.spline_codes import PathExplorer
 from polylens.widgets.superposition import SuperpositionExplorer
+from polylens.widgets.validity import ValidityExplorer
 
-__all__ = ["CooccurrenceExplorer", "DictionaryExplorer", "PathExplorer", "PolytopeExplorer", "SceneExplorer", "SuperpositionExplorer"]
+__all__ = ["CooccurrenceExplorer", "DictionaryExplorer", "PathExplorer", "PolytopeExplorer", "SceneExplorer", "SuperpositionExplorer", "ValidityExplorer"]
