@@ -142,7 +142,7 @@ class ValidityExplorer:
         import ipywidgets as widgets
 
         with plt.ioff():
-            fig, axes = plt.subplots(1, 3, figsize=(11, 3.3), gridspec_kw={"width_ratios": [1, 1.4, 1.4]})
+            fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 1.4, 1.4]})
         self._image = axes[0].imshow(np.zeros((64, 64, 3)))
         axes[0].set(xticks=[], yticks=[], title="decoded h + alpha d")
         scanned = np.concatenate([scan["projection"] for scan in self.scans.values()])
