@@ -624,6 +624,16 @@ class Regions:
             self._cache["centroids"] = _centroids(self.verts, self.counts)
         return self._cache["centroids"]
 
+    def interior_points(self, seed: int = 0) -> np.ndarray:
+        """(n, 2) one random point strictly inside each polygon (a random convex
+        combination of its vertices, every weight positive), seeded."""
+        rng = np.random.default_rng(seed)
+        w = self.verts.shape[1]
+        weights = rng.random((len(self), w)) + 0.05
+        weights[np.arange(w)[None, :] >= self.counts[:, None]] = 0
+        weights /= weights.sum(1, keepdims=True)
+        return np.einsum("mw,mwi->mi", weights, self.verts)
+
     @property
     def affine(self) -> tuple[np.ndarray, np.ndarray]:
         """(A (n, out, 2), c (n, out)): output = A[i] @ [s, t] + c[i] on region i."""

@@ -27,13 +27,7 @@ def _plane_points(origin, u, v, st: np.ndarray) -> torch.Tensor:
 
 
 def _interior_points(regs: Regions, seed: int = 0) -> np.ndarray:
-    """One random strictly interior point per polygon: a random convex combination of its vertices."""
-    rng = np.random.default_rng(seed)
-    w = regs.verts.shape[1]
-    weights = rng.random((len(regs), w)) + 0.05
-    weights[np.arange(w)[None, :] >= regs.counts[:, None]] = 0
-    weights /= weights.sum(1, keepdims=True)
-    return np.einsum("mw,mwi->mi", weights, regs.verts)
+    return regs.interior_points(seed)
 
 
 def _check_exact(model, origin, u, v, extent=(-1, 1, -1, 1)) -> Regions:

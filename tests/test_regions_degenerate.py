@@ -30,12 +30,7 @@ def _points(st: np.ndarray) -> torch.Tensor:
 
 
 def _interior(regs: Regions, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    w = regs.verts.shape[1]
-    weights = rng.random((len(regs), w)) + 0.05
-    weights[np.arange(w)[None, :] >= regs.counts[:, None]] = 0
-    weights /= weights.sum(1, keepdims=True)
-    return np.einsum("mw,mwi->mi", weights, regs.verts)
+    return regs.interior_points(seed)
 
 
 def _exact(model: nn.Module, extent=(-1.0, 1.0, -1.0, 1.0), codes: bool = True) -> Regions:
