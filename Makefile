@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.polylens-installed
 # On Linux without a GPU, `make TORCH_INDEX=https://download.pytorch.org/whl/cpu lab`
-# fetches the small CPU-only torch wheel instead of the CUDA one.
+# fetches the small CPU-only PyTorch wheel instead of the CUDA one.
 TORCH_INDEX ?=
 PIP_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 # Jupyter refuses to run as root (common in containers) unless told it may.

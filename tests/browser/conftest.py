@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import labdriver  # noqa: E402
 
 HOW = ("install Chromium (`apt-get install chromium`, or point POLYLENS_CHROMIUM=/path/to/chromium at one) "
-       "and playwright (`.venv/bin/pip install -e '.[test]'`); never `playwright install`. "
+       "and playwright (`.venv/bin/pip install -e '.[test]'`); never let Playwright download a browser. "
        "Deselect these tests with `pytest -m 'not browser'`.")
 
 
