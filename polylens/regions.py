@@ -117,7 +117,7 @@ def _point(x: Any, what: str) -> torch.Tensor:
     if t.ndim == 0:
         raise ValueError(f"{what} must have the model's input shape (without a batch dimension)")
     if not torch.isfinite(t).all():
-        raise ValueError(f"{what} contains NaN or inf")
+        raise ValueError(f"{what} contains NaN or inf; pass finite values (a point or direction in the model's input space)")
     return t
 
 
