@@ -73,3 +73,17 @@ def test_bad_method_or_split_is_explained(nets):
         compose.prepare(ae, "flip", ["encoder.10"], torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
     with pytest.raises(ValueError, match="split"):
         compose.scenes("holdout", 1)
+
+
+def test_with_the_shipped_networks_steering_beats_no_steering_and_the_oracle_beats_both():
+    from polylens.scenes import load_autoencoder, load_probes
+
+    table = compose.evaluate(load_autoencoder(), load_probes(), strengths=(0.5, 1.0, 2.0),
+                             plans=[("add", ["encoder.10"]), ("pathway_mask", ["encoder.10", "decoder.1", "decoder.4"])],
+                             n_train=8, n_val=2, n_test=3)
+    rows = {r["method"]: r for r in table.rows if r["method"] in ("no steering", "oracle")}
+    assert rows["no steering"]["success"] == 0.0 and rows["no steering"]["p_sunny"] < 0.05  # nothing is sunny yet
+    assert rows["oracle"]["success"] >= 0.6 and rows["oracle"]["p_sunny"] > 0.95  # encoding the true sunny scene works
+    best = table.best()
+    assert 0.0 < best["success"] <= rows["oracle"]["success"] + 0.1
+    assert best["p_sunny"] > 0.5
