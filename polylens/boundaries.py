@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from polylens.hooks import capture
-from polylens.regions import Regions
+from polylens.regions import Regions, _float64_copy
 
 __all__ = ["decision_boundary", "level_set", "neuron_boundaries", "preactivations_at_vertices"]
 
@@ -51,7 +51,7 @@ def preactivations_at_vertices(
     st = torch.as_tensor(st.reshape(-1, 2))
     x = origin + st[:, :1] * u.reshape(1, -1) + st[:, 1:] * v.reshape(1, -1)
     x = x.reshape(-1, *origin.shape)
-    model64 = _double(model)
+    model64 = _float64_copy(model)
     layers = [layer.name for layer in regions.codes.layers]
     modules = sorted({name.split("#")[0] for name in layers})
     with torch.no_grad(), capture(model64, modules, which="input") as cache:
@@ -112,9 +112,3 @@ def decision_boundary(regions: Regions, class_a: int = 1, class_b: int = 0) -> n
     diff_off = offset[:, class_a] - offset[:, class_b]  # (n,)
     values = np.einsum("nwi,ni->nw", regions.verts, diff_grad) + diff_off[:, None]
     return level_set(values, regions)
-
-
-def _double(model: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(model).double().eval()

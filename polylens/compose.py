@@ -35,6 +35,7 @@ from torch import nn
 
 from polylens import steer
 from polylens.hooks import capture
+from polylens.scenes.dataset import to_tensor
 from polylens.scenes.render import OBJECTS, WEATHERS, render_batch
 from polylens.scenes.weights import Probes
 from polylens.spline import spline_code
@@ -71,10 +72,6 @@ class Scenes:
         return Scenes(self.images[keep], self.truth[keep], self.objects[keep], self.weathers[keep], self.seeds[keep])
 
 
-def _tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-
-
 def scenes(split: str, per_combination: int, objects: Sequence[str] = OBJECTS,
            weathers: Sequence[str] = BASE_WEATHERS) -> Scenes:
     """Every (object, base weather) pair ``per_combination`` times, from ``split``'s seeds."""
@@ -89,7 +86,7 @@ def scenes(split: str, per_combination: int, objects: Sequence[str] = OBJECTS,
     names_o, names_w = np.array(objects)[obj], np.array(weathers)[wea]
     images = render_batch(names_o, names_w, seeds)
     truth = render_batch(names_o, SUNNY, seeds)
-    return Scenes(_tensor(images), _tensor(truth), np.array([OBJECTS.index(o) for o in names_o]),
+    return Scenes(to_tensor(images), to_tensor(truth), np.array([OBJECTS.index(o) for o in names_o]),
                   np.array([WEATHERS.index(w) for w in names_w]), seeds.astype(np.int64))
 
 
@@ -99,7 +96,7 @@ def training_scenes(per_combination: int) -> tuple[torch.Tensor, torch.Tensor]:
     sunny = render_batch(np.repeat(others, per_combination), SUNNY,
                          SPLIT_SEEDS["train"] + np.arange(len(others) * per_combination))
     rest = scenes("train", per_combination)
-    return _tensor(sunny), rest.images
+    return to_tensor(sunny), rest.images
 
 
 # --------------------------------------------------------------- methods ---
@@ -181,9 +178,10 @@ def score(model: nn.Module, probes: Probes, data: Scenes, steered: torch.Tensor 
     truth_rec = model(data.truth).clamp(0, 1)
     own = ((truth_rec - data.truth) ** 2).mean((1, 2, 3))
     err = ((out - data.truth) ** 2).mean((1, 2, 3))
-    p_sunny = torch.softmax(probes.weather(out), 1)[:, WEATHERS.index(SUNNY)]
+    weather = probes.weather(out)
+    p_sunny = torch.softmax(weather, 1)[:, WEATHERS.index(SUNNY)]
     kept = probes.object(out).argmax(1).numpy() == data.objects
-    sunny = probes.weather(out).argmax(1).numpy() == WEATHERS.index(SUNNY)
+    sunny = weather.argmax(1).numpy() == WEATHERS.index(SUNNY)
     return {"rel_error": (err / own.clamp(min=1e-8)).numpy(), "p_sunny": p_sunny.numpy(),
             "object_kept": kept, "success": kept & sunny}
 

@@ -235,7 +235,7 @@ class _Calls:
     """Counts calls per module within one forward pass of the root model."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
+        self.counts: dict[tuple[str, str], int] = {}
 
     def next(self, module_name: str, kind: str) -> tuple[str, int]:
         key = (module_name, kind)

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from polylens.hooks import HookPoint, hooks
-from polylens.spline import CodeMask, Layer, SplineCode, _run_inputs, mask, spline_code
+from polylens.spline import RELU_LIKE, CodeMask, Layer, SplineCode, _activation_names, _layers, _run_inputs, mask
 
 __all__ = [
     "CodeDirection",
@@ -268,10 +268,13 @@ def preactivations(model: nn.Module, x: Any, names_filter: Any = None) -> tuple[
 
     Returns ``(preacts (batch, neurons), code)``: ``code.bits == preacts > 0``.
     """
-    code = spline_code(model, x, names_filter)
-    names = sorted({layer.name.split("#")[0] for layer in code.layers})
-    keys, values, _ = _run_inputs(model, x, names)
-    return torch.cat(values, dim=1), code
+    keys, values, _ = _run_inputs(model, x, _activation_names(model, names_filter, RELU_LIKE))
+    preacts = torch.cat(values, dim=1)
+    return preacts, SplineCode((preacts > 0).cpu().numpy(), _layers(keys, [v.shape[1] for v in values]))
+
+
+def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    return np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
 
 
 def code_mask(
@@ -288,7 +291,7 @@ def code_mask(
     base = mask(codes, agreement)
     magnitude = None
     if preacts is not None:
-        u = np.asarray(preacts.detach().cpu() if isinstance(preacts, torch.Tensor) else preacts, dtype=np.float64)
+        u = _numpy(preacts)
         if u.shape != codes.bits.shape:
             raise ValueError(f"preacts has shape {u.shape}; it must match the codes, {codes.bits.shape}")
         cols = u[:, base.neurons]
@@ -379,7 +382,7 @@ class CodeDirection:
         keep = np.flatnonzero(np.abs(self.weights) >= threshold)
         magnitude = None
         if preacts is not None:
-            u = np.abs(np.asarray(preacts.detach().cpu() if isinstance(preacts, torch.Tensor) else preacts))
+            u = np.abs(_numpy(preacts))
             magnitude = np.median(u[:, keep], axis=0) if len(keep) else np.zeros(0)
         return SteeringMask(keep, self.weights[keep] > 0, self.layers, np.abs(self.weights[keep]), magnitude)
 

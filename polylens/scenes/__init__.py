@@ -11,7 +11,7 @@ Modules: ``render`` (drawing), ``dataset`` (SceneDataset), ``networks``
 (``python -m polylens.scenes.train`` retrains everything).
 """
 
-from polylens.scenes.dataset import SceneDataset
+from polylens.scenes.dataset import SceneDataset, to_tensor
 from polylens.scenes.networks import SceneAutoencoder, SceneProbe
 from polylens.scenes.render import (
     OBJECTS,
@@ -44,4 +44,5 @@ __all__ = [
     "render_batch",
     "scene_params",
     "scene_params_batch",
+    "to_tensor",
 ]

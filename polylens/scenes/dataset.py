@@ -21,7 +21,20 @@ import torch
 
 from polylens.scenes.render import OBJECTS, WEATHERS, draw_batch, scene_params_batch
 
-__all__ = ["SceneDataset"]
+__all__ = ["SceneDataset", "to_tensor"]
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """Rendered images as network input: (n, H, W, 3) or one (H, W, 3) -> (n, 3, H, W) float32.
+
+    A single image gets a batch dimension of 1. The result is a contiguous copy.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected images shaped (n, H, W, 3) or (H, W, 3); got {images.shape}")
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 
 SEEDS_PER_DATASET = 1_000_000  # scene seeds of dataset `seed` are seed * this + (0..n-1)
 
@@ -95,7 +108,7 @@ class SceneDataset:
         return len(self.seeds)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
-        image = torch.from_numpy(self.images[i]).permute(2, 0, 1).contiguous()
+        image = to_tensor(self.images[i])[0]
         return image, int(self.objects[i]), int(self.weathers[i])
 
     def __repr__(self) -> str:
@@ -103,7 +116,7 @@ class SceneDataset:
 
     def tensor(self) -> torch.Tensor:
         """All images as a (n, 3, H, W) torch float32 tensor (a copy, channels first)."""
-        return torch.from_numpy(self.images).permute(0, 3, 1, 2).contiguous()
+        return to_tensor(self.images)
 
     def indices(self, object: str | None = None, weather: str | None = None) -> np.ndarray:
         """Positions (k,) of the scenes with that object and/or weather (None: any)."""

@@ -31,7 +31,7 @@ def check_images(x: torch.Tensor, size: int) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(
             f"expected a torch tensor of images (batch, 3, {size}, {size}); got {type(x).__name__}. "
-            "For numpy images (batch, H, W, 3) use torch.from_numpy(images).permute(0, 3, 1, 2)"
+            "For numpy images (batch, H, W, 3) use polylens.scenes.to_tensor(images)"
         )
     if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] != size or x.shape[3] != size:
         hint = " (channels last? use .permute(0, 3, 1, 2))" if x.ndim == 4 and x.shape[-1] == 3 else ""

@@ -30,6 +30,7 @@ COLORS = ("code", "output", "n_on", "layer")
 class _Slice:
     regions: Regions
     hyperplanes: list[list[np.ndarray]]  # per layer, per neuron: (m, 2, 2) segments
+    layer_lines: list[np.ndarray]  # per layer: every neuron's segments together, (m, 2, 2)
     decision: np.ndarray
     accuracy: float
 
@@ -86,7 +87,8 @@ class PolytopeExplorer:
         regions = slice_regions(model, origin, u, v, extent=self.extent)
         values = boundaries.preactivations_at_vertices(model, regions, origin, u, v)
         lines = [boundaries.neuron_boundaries(values[layer.name], regions) for layer in regions.codes.layers]
-        return _Slice(regions, lines, boundaries.decision_boundary(regions), accuracy)
+        together = [np.concatenate([s for s in per if len(s)] or [np.zeros((0, 2, 2))]) for per in lines]
+        return _Slice(regions, lines, together, boundaries.decision_boundary(regions), accuracy)
 
     # ------------------------------------------------------------ pure ---
 
@@ -112,7 +114,7 @@ class PolytopeExplorer:
                        f"{len(crossing) - 1}); showing the last")
             neuron = min(max(neuron, 0), len(crossing) - 1)
         unit = crossing[neuron]
-        layer_lines = np.concatenate([s for s in per_neuron if len(s)] or [np.zeros((0, 2, 2))])
+        layer_lines = sl.layer_lines[layer - 1]
         highlight = per_neuron[unit]
         readout = (
             f"width {width}, depth {depth}, step {step}: <b>{len(sl.regions)} regions</b> on this square, "

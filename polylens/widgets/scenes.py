@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from polylens.scenes import OBJECTS, WEATHERS, Probes, render
+from polylens.scenes import OBJECTS, WEATHERS, Probes, render, to_tensor
 from polylens.widgets.figure import FigureArea
 
 HELD_OUT = {("duck", "sunny")}
@@ -67,7 +67,7 @@ class SceneExplorer:
     @torch.no_grad()
     def _compute(self, obj: str, weather: str, seed: int) -> SceneView:
         image = render(obj, weather, seed)
-        x = torch.from_numpy(image).permute(2, 0, 1)[None]
+        x = to_tensor(image)
         rec = self.ae(x).clamp(0, 1)
         p_obj = torch.softmax(self.probes.object(rec), 1)[0]
         p_wea = torch.softmax(self.probes.weather(rec), 1)[0]

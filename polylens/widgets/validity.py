@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from polylens.regions import crossings
-from polylens.scenes import OBJECTS, WEATHERS, Probes, render
+from polylens.scenes import OBJECTS, WEATHERS, Probes, render, to_tensor
 from polylens.steer import FeatureDirection
 from polylens.widgets.figure import FigureArea
 
@@ -65,7 +65,7 @@ class ValidityExplorer:
 
     @torch.no_grad()
     def _scan(self, obj: str) -> dict:
-        x = torch.from_numpy(render(obj, self.weather, self.seed)).permute(2, 0, 1)[None]
+        x = to_tensor(render(obj, self.weather, self.seed))
         h0 = self.ae.encoder(x)[0]
         d = self.d.vector.to(h0)
         steps = torch.as_tensor(self.alphas * self.gap, dtype=h0.dtype)
@@ -79,13 +79,16 @@ class ValidityExplorer:
         edges = np.unique(np.concatenate([[0.0], steps.numpy()]))
         found = [a + (b - a) * crossings(self.ae.decoder, h0 + a * d, h0 + b * d).t
                  for a, b in zip(edges[:-1], edges[1:])]
+        boundaries = np.sort(np.concatenate(found))  # positions along the path, in activation units
+        crossed = np.array([((boundaries > 0) & (boundaries <= s)).sum() if s >= 0
+                            else ((boundaries < 0) & (boundaries >= s)).sum() for s in steps.numpy()])
         return {
             "images": images.permute(0, 2, 3, 1).numpy(),
             "p_sunny": p_sunny,
             "guess": guess,
             "projection": (h @ d).numpy(),
             "negative": (h < 0).sum(1).numpy(),
-            "boundaries": np.sort(np.concatenate(found)),  # positions along the path, in activation units
+            "crossed": crossed,  # (alphas,) decoder boundaries crossed between alpha = 0 and each alpha
         }
 
     def view(self, obj: str = "duck", alpha: float = 0.0) -> ValidityView:
@@ -102,9 +105,7 @@ class ValidityExplorer:
             alpha = 0.0 if not np.isfinite(alpha) else alpha
         k = int(np.abs(self.alphas - alpha).argmin())
         scan = self.scans[obj]
-        step = self.alphas[k] * self.gap
-        b = scan["boundaries"]
-        crossed = int(((b > 0) & (b <= step)).sum() if step >= 0 else ((b < 0) & (b >= step)).sum())
+        crossed = int(scan["crossed"][k])
         lo, hi = self.d.quantile(0.05), self.d.quantile(0.95)
         where = "inside" if lo <= scan["projection"][k] <= hi else "outside"
         readout = (
@@ -127,15 +128,11 @@ class ValidityExplorer:
             self._marker.set_xdata([view.projection, view.projection])
             self._now.set_xdata([view.alpha, view.alpha])
             self._p_line.set_ydata(scan["p_sunny"])
-            self._cross_line.set_ydata(self._cumulative(scan))
-            self._cross_ax.set_ylim(0, max(1, self._cumulative(scan).max()) * 1.05)
+            self._cross_line.set_ydata(scan["crossed"])
+            self._cross_ax.set_ylim(0, max(1, scan["crossed"].max()) * 1.05)
             self.area.refresh()
             self._readout.value = view.readout + (f"<br><i>{view.message}</i>" if view.message else "")
         return view
-
-    def _cumulative(self, scan: dict) -> np.ndarray:
-        b, steps = scan["boundaries"], self.alphas * self.gap
-        return np.array([((b > 0) & (b <= s)).sum() if s >= 0 else ((b < 0) & (b >= s)).sum() for s in steps])
 
     def widget(self, obj: str = "duck", alpha: float = 0.0):
         """An object picker, an alpha slider, the three panels and a readout."""
