@@ -20,10 +20,33 @@ import numpy as np
 import torch
 from torch import nn
 
+from polylens._checks import finite_number, real_array, whole_number
 from polylens.hooks import capture
-from polylens.regions import Regions, _float64_copy
+from polylens.regions import Regions, _check_plane, _float64_copy, _relu_calls
 
 __all__ = ["decision_boundary", "level_set", "neuron_boundaries", "preactivations_at_vertices"]
+
+
+def _check_regions(regions: Any) -> Regions:
+    if not isinstance(regions, Regions):
+        raise TypeError(
+            f"regions must be a Regions object from polylens.regions.slice_regions, got {type(regions).__name__}"
+        )
+    return regions
+
+
+def _vertex_values(values: Any, regions: Regions, shape: str, ndim: int) -> np.ndarray:
+    """``values`` checked to be finite, one entry per polygon vertex (and per neuron if ndim is 3)."""
+    values = real_array(values, "values")
+    n, w = regions.verts.shape[:2]
+    if values.ndim != ndim or values.shape[:2] != (n, w):
+        raise ValueError(
+            f"values must be {shape} = ({n}, {w}{', ...' if ndim == 3 else ''}) for these regions, got shape "
+            f"{values.shape}; compute them from the same regions (e.g. preactivations_at_vertices)"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError("values contains NaN or inf; boundaries need finite values at every vertex")
+    return values
 
 
 def _edges(regions: Regions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -45,13 +68,15 @@ def preactivations_at_vertices(
     for the layers named in ``regions.codes.layers`` (padding vertices hold
     copies of real ones).
     """
-    origin, u, v = (torch.as_tensor(a, dtype=torch.float64) for a in (origin, u, v))
+    _check_regions(regions)
+    origin, u, v, _ = _check_plane(origin, u, v, regions.extent)
     n, w = regions.verts.shape[:2]
     st = np.where(np.arange(w)[None, :, None] < regions.counts[:, None, None], regions.verts, regions.verts[:, :1])
     st = torch.as_tensor(st.reshape(-1, 2))
     x = origin + st[:, :1] * u.reshape(1, -1) + st[:, 1:] * v.reshape(1, -1)
     x = x.reshape(-1, *origin.shape)
     model64 = _float64_copy(model)
+    _relu_calls(model64, origin)  # says so if the plane does not fit the model's input
     layers = [layer.name for layer in regions.codes.layers]
     modules = sorted({name.split("#")[0] for name in layers})
     with torch.no_grad(), capture(model64, modules, which="input") as cache:
@@ -73,6 +98,9 @@ def neuron_boundaries(values: np.ndarray, regions: Regions, rtol: float = 1e-7) 
         One (m_j, 2, 2) segment array per neuron (m_j = 0 when the neuron's
         hyperplane misses the slice). Shared edges appear once per side.
     """
+    values = _vertex_values(values, _check_regions(regions), "(n_polygons, max_vertices, neurons)", 3)
+    if finite_number(rtol, "rtol") < 0:
+        raise ValueError(f"rtol must be >= 0 (e.g. 1e-7), got {rtol}")
     poly, a, b = _edges(regions)
     scale = np.abs(values).reshape(-1, values.shape[-1]).max(axis=0) + 1e-300
     on_zero = np.abs(values) <= rtol * scale  # (n, w, neurons)
@@ -90,6 +118,7 @@ def level_set(values: np.ndarray, regions: Regions) -> np.ndarray:
     Returns:
         (m, 2, 2) segments, one per polygon the zero level crosses.
     """
+    values = _vertex_values(values, _check_regions(regions), "(n_polygons, max_vertices)", 2)
     poly, a, b = _edges(regions)
     fa, fb = values[poly, a], values[poly, b]
     cut = (fa > 0) != (fb > 0)
@@ -107,7 +136,11 @@ def level_set(values: np.ndarray, regions: Regions) -> np.ndarray:
 
 def decision_boundary(regions: Regions, class_a: int = 1, class_b: int = 0) -> np.ndarray:
     """Segments where logit ``class_a`` equals logit ``class_b`` (exact, per region)."""
-    grad, offset = regions.affine
+    grad, offset = _check_regions(regions).affine
+    n_out = grad.shape[1]
+    for name, k in (("class_a", class_a), ("class_b", class_b)):
+        if not whole_number(k, name) < n_out:
+            raise ValueError(f"{name} must be an output index from 0 to {n_out - 1}, got {k}")
     diff_grad = grad[:, class_a] - grad[:, class_b]  # (n, 2)
     diff_off = offset[:, class_a] - offset[:, class_b]  # (n,)
     values = np.einsum("nwi,ni->nw", regions.verts, diff_grad) + diff_off[:, None]

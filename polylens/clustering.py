@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
+
+from polylens._checks import real_array, whole_number
 
 __all__ = ["KMedoids", "euclidean", "kmedoids", "purity"]
 
@@ -44,9 +45,7 @@ class KMedoids:
 
 
 def _check_distances(d: Any) -> np.ndarray:
-    if isinstance(d, torch.Tensor):
-        d = d.detach().cpu().numpy()
-    d = np.asarray(d, dtype=np.float64)
+    d = real_array(d, "distances")
     if d.ndim != 2 or d.shape[0] != d.shape[1]:
         raise ValueError(f"distances must be a square (n, n) matrix, got shape {d.shape}")
     if not np.all(np.isfinite(d)) or np.any(d < 0):
@@ -90,11 +89,13 @@ def kmedoids(distances: Any, k: int, seed: int = 0, max_iter: int = 100, n_init:
     """
     d = _check_distances(distances)
     n = len(d)
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
         raise ValueError(f"k must be an int between 1 and the number of points ({n}), got {k!r}")
-    rng = np.random.default_rng(seed)
+    whole_number(max_iter, "max_iter", low=1)
+    whole_number(n_init, "n_init", low=1)
+    rng = np.random.default_rng(whole_number(seed, "seed"))
     best = None
-    for _ in range(max(1, n_init)):
+    for _ in range(n_init):
         medoids = _init(d, int(k), rng)
         for it in range(1, max_iter + 1):
             labels = np.argmin(d[:, medoids], axis=1)
@@ -116,11 +117,11 @@ def kmedoids(distances: Any, k: int, seed: int = 0, max_iter: int = 100, n_init:
 
 def euclidean(x: Any) -> np.ndarray:
     """(n, n) Euclidean distances between the rows of ``x`` (n, features), float64."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x, dtype=np.float64)
+    x = real_array(x, "x")
     if x.ndim != 2:
         raise ValueError(f"x must be (n, features), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("x contains NaN or inf; distances need finite activations")
     sq = (x * x).sum(axis=1)
     d2 = sq[:, None] + sq[None, :] - 2.0 * x @ x.T
     d = np.sqrt(np.maximum(d2, 0.0))
@@ -135,6 +136,8 @@ def purity(labels: Any, classes: Any) -> float:
         raise ValueError(f"labels and classes must have one length, got {len(labels)} and {len(classes)}")
     if len(labels) == 0:
         raise ValueError("purity needs at least one point")
+    if labels.dtype.kind not in "iub":
+        raise TypeError(f"labels must be cluster indices (ints), e.g. kmedoids(...).labels; got {labels.dtype}")
     total = 0
     for c in np.unique(labels):
         total += np.bincount(np.unique(classes, return_inverse=True)[1][labels == c]).max()

@@ -35,10 +35,13 @@ from typing import Any, Union
 import torch
 from torch import nn
 
+from polylens._checks import check_model as _check_model
+
 __all__ = [
     "Cache",
     "HookPoint",
     "NamesFilter",
+    "UnknownNameError",
     "capture",
     "hooks",
     "resolve_names",
@@ -70,19 +73,23 @@ class HookPoint:
 # ----------------------------------------------------------------- names ---
 
 
-def _check_model(model: Any) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"expected a torch.nn.Module, got {type(model).__name__}; "
-            "pass the network itself (e.g. polylens.models.MLP([2, 16, 1]))"
-        )
+class UnknownNameError(KeyError, ValueError):
+    """A module or layer name that does not exist.
+
+    A ``KeyError`` (names are looked up like dict keys) and a ``ValueError``
+    (a bad argument), so ``except`` clauses written for either catch it.
+    """
+
+    def __str__(self) -> str:
+        # KeyError would show the message in quotes; this is a sentence.
+        return str(self.args[0]) if self.args else ""
 
 
-def _unknown_name(name: str, known: Sequence[str]) -> KeyError:
+def _unknown_name(name: str, known: Sequence[str], what: str = "module") -> UnknownNameError:
     close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     shown = ", ".join(repr(k) for k in known[:12]) + (" ..." if len(known) > 12 else "")
-    return KeyError(f"no module named {name!r}.{hint} Known names: {shown}")
+    return UnknownNameError(f"no {what} named {name!r}.{hint} Known names: {shown}")
 
 
 def resolve_names(model: nn.Module, names_filter: NamesFilter = None) -> list[str]:
@@ -90,7 +97,8 @@ def resolve_names(model: nn.Module, names_filter: NamesFilter = None) -> list[st
 
     ``names_filter`` is None (every submodule), one name, a list of names,
     or a callable ``name -> bool``. The root module (name ``""``) is never
-    selected. Unknown names raise ``KeyError`` listing close matches.
+    selected. Unknown names raise :class:`UnknownNameError` (a ``KeyError``
+    and a ``ValueError``) listing close matches.
     """
     _check_model(model)
     known = [n for n, _ in model.named_modules() if n]
@@ -185,7 +193,7 @@ class _Store(Mapping):
         if key not in self._data:
             known = list(self._data)
             if not known:
-                raise KeyError(
+                raise UnknownNameError(
                     f"nothing recorded yet for {key!r}: run the model inside the capture block "
                     f"(and ask for which='{self._kind}' or 'both')"
                 )
@@ -368,6 +376,7 @@ def hooks(
     Yields:
         The model, with the hooks in place until the block ends.
     """
+    _check_model(model)
     out_specs = _hook_specs(model, fwd_hooks, "fwd_hooks")
     in_specs = _hook_specs(model, input_hooks, "input_hooks")
     modules = dict(model.named_modules())

@@ -50,9 +50,17 @@ class seeded:
         self._fork.__exit__(*exc)
 
 
+def _check_dtype(dtype: object) -> torch.dtype:
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating torch dtype such as torch.float32 or torch.float64, got {dtype!r}")
+    return dtype
+
+
 def _check_widths(widths: Sequence[int], least: int = 2) -> list[int]:
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise TypeError(f"widths must be a list of layer sizes, e.g. [2, 16, 16, 1]; got {widths!r}")
     widths = list(widths)
-    if len(widths) < least or not all(isinstance(w, int) and w > 0 for w in widths):
+    if len(widths) < least or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):
         raise ValueError(
             f"widths must be at least {least} positive ints (input, hidden..., output), "
             f"e.g. [2, 16, 16, 1]; got {widths}"
@@ -85,6 +93,7 @@ class MLP(nn.Sequential):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         widths = _check_widths(widths)
+        _check_dtype(dtype)
         layers: list[tuple[str, nn.Module]] = []
         with seeded(seed):
             for i, (a, b) in enumerate(zip(widths[:-2], widths[1:-1])):
@@ -128,6 +137,9 @@ class ResidualMLP(nn.Module):
     ) -> None:
         super().__init__()
         _check_widths([d_in, width, hidden, d_out])
+        _check_dtype(dtype)
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+            raise ValueError(f"depth must be an int number of residual blocks >= 0, got {depth!r}")
         with seeded(seed):
             self.inp = nn.Linear(d_in, width, dtype=dtype)
             self.blocks = nn.Sequential(
@@ -158,7 +170,11 @@ class SmallCNN(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        if size % 4 or size < 4:
+        for name, value in (("in_channels", in_channels), ("channels", channels), ("n_classes", n_classes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        _check_dtype(dtype)
+        if isinstance(size, bool) or not isinstance(size, int) or size % 4 or size < 4:
             raise ValueError(f"size must be a positive multiple of 4 (two 2x poolings), got {size}")
         with seeded(seed):
             self.features = nn.Sequential(

@@ -33,8 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from polylens._checks import check_model as _check_model
+from polylens._checks import finite_number, real_array, real_tensor, whole_number
 from polylens.hooks import hooks
-from polylens.spline import RELU_LIKE, Layer, SplineCode, _check_model
+from polylens.spline import RELU_LIKE, SMOOTH, Layer, SplineCode
 
 __all__ = ["Crossings", "Density", "Regions", "crossings", "density", "slice_regions"]
 
@@ -61,8 +63,20 @@ _REFUSED = {
     nn.MaxPool1d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
     nn.MaxPool2d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
     nn.MaxPool3d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
+    nn.AdaptiveMaxPool1d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
     nn.AdaptiveMaxPool2d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
+    nn.AdaptiveMaxPool3d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
+    nn.FractionalMaxPool2d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
+    nn.FractionalMaxPool3d: "MaxPool is piecewise linear, but its kinks are not ReLU modules",
+    nn.LPPool1d: "LPPool takes a p-norm, which is not piecewise linear",
+    nn.LPPool2d: "LPPool takes a p-norm, which is not piecewise linear",
 }
+# Every other activation (Hardtanh, ReLU6, Softsign, Mish, LogSoftmax ...) and
+# normalisation layer in torch.nn: their kinks or curves are not ReLU modules,
+# so the enumeration cannot see them. Parameter-free modules of the user's own
+# (a reshape, a residual add) are allowed, so these are refused by where
+# torch defines them.
+_NONLINEAR_TORCH_MODULES = ("torch.nn.modules.activation", "torch.nn.modules.normalization")
 _CHUNK = 1 << 14  # points per forward pass: bounds memory for wide conv nets
 # A pre-activation within _ON_LINE * (its largest |value| on the slice) of 0
 # at a vertex counts as exactly 0 there: the vertex is on the unit's line.
@@ -81,7 +95,7 @@ _THIN = 1e-10
 # ------------------------------------------------------------ validation ---
 
 
-def _refusal(name: str, module: nn.Module) -> str | None:
+def _refusal(name: str, module: nn.Module, leaf: bool = True) -> str | None:
     for kind, why in _REFUSED.items():
         if isinstance(module, kind):
             what = (
@@ -92,7 +106,12 @@ def _refusal(name: str, module: nn.Module) -> str | None:
             return f"module {name!r} ({type(module).__name__}): {why}; regions are not polytopes. Instead, {what}."
     if isinstance(module, RELU_LIKE + _AFFINE):
         return None
-    if next(module.parameters(recurse=False), None) is not None:
+    if type(module).__module__ in _NONLINEAR_TORCH_MODULES:
+        what = "use polylens.spline.soft_code for its soft code" if isinstance(module, SMOOTH) else (
+            "replace it with nn.ReLU / nn.LeakyReLU modules, or slice a ReLU-only sub-network")
+        return (f"module {name!r} ({type(module).__name__}) is not a ReLU/LeakyReLU module, and exact regions "
+                f"only know where those bend; regions are not polytopes here. Instead, {what}.")
+    if leaf and next(module.parameters(recurse=False), None) is not None:
         return (
             f"module {name!r} ({type(module).__name__}) is not a layer polylens knows to be affine; "
             "exact regions support Linear, Conv, eval BatchNorm, AvgPool, Flatten, Dropout, Identity, "
@@ -105,15 +124,15 @@ def _float64_copy(model: Any) -> nn.Module:
     """A float64, eval-mode deep copy: the user's model is never touched."""
     _check_model(model)
     for name, module in model.named_modules():
-        if not list(module.children()):
-            why = _refusal(name or type(model).__name__, module)
-            if why:
-                raise ValueError(why)
+        # Containers are checked too: MultiheadAttention is made of Linear leaves.
+        why = _refusal(name or type(model).__name__, module, leaf=not list(module.children()))
+        if why:
+            raise ValueError(why)
     return copy.deepcopy(model).double().eval()
 
 
 def _point(x: Any, what: str) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x), dtype=torch.float64)
+    t = real_tensor(x.detach().cpu() if isinstance(x, torch.Tensor) else x, what)
     if t.ndim == 0:
         raise ValueError(f"{what} must have the model's input shape (without a batch dimension)")
     if not torch.isfinite(t).all():
@@ -132,7 +151,15 @@ def _relu_calls(model64: nn.Module, x: torch.Tensor) -> tuple[list[str], list[st
         sizes.append(value[0].numel())
 
     with torch.no_grad(), hooks(model64, input_hooks=[(n, record) for n in names]):
-        model64(x[None])
+        try:
+            model64(x[None])
+        except RuntimeError as err:
+            # Usually a shape mismatch deep inside torch; say it in the learner's terms.
+            raise ValueError(
+                f"the model could not run on one input of shape {tuple(x.shape)} ({err}). Points and "
+                "directions must have the model's input shape without the batch dimension: (d,) for an "
+                "MLP with d inputs, (C, H, W) for a conv net"
+            ) from err
     return keys, modules, sizes
 
 
@@ -433,7 +460,7 @@ def _check_plane(origin, u, v, extent) -> tuple[torch.Tensor, torch.Tensor, torc
     uu, vv, uv = float((u * u).sum()), float((v * v).sum()), float((u * v).sum())
     if uu == 0 or vv == 0 or uu * vv - uv * uv <= 1e-12 * uu * vv:
         raise ValueError("u and v must be linearly independent (e.g. two orthogonal directions)")
-    ext = tuple(float(e) for e in np.asarray(extent, dtype=np.float64).ravel())
+    ext = tuple(float(e) for e in real_array(extent, "extent").ravel())
     if len(ext) != 4 or not np.all(np.isfinite(ext)) or not (ext[0] < ext[1] and ext[2] < ext[3]):
         raise ValueError(f"extent must be finite (s0, s1, t0, t1) with s0 < s1 and t0 < t1, got {extent}")
     return origin, u, v, ext
@@ -490,6 +517,8 @@ def slice_regions(
     """
     model64 = _float64_copy(model)
     origin, u, v, ext = _check_plane(origin, u, v, extent)
+    if finite_number(min_area, "min_area") < 0:
+        raise ValueError(f"min_area must be >= 0 (a fraction of the slice's area, e.g. 1e-12), got {min_area}")
     s0, s1, t0, t1 = ext
     keys, modules, sizes = _relu_calls(model64, origin)
     rect = np.array([[[s0, t0], [s1, t0], [s1, t1], [s0, t1]]])
@@ -861,13 +890,13 @@ def density(
     """
     model64 = _float64_copy(model)
     center = _point(center, "center")
-    radii = np.asarray(radii, dtype=np.float64)
+    radii = real_array(radii, "radii")
     if radii.ndim != 1 or len(radii) < 2 or not np.all(np.isfinite(radii)) or radii[0] < 0 or np.any(np.diff(radii) <= 0):
         raise ValueError("radii must be at least two increasing finite distances >= 0, e.g. np.linspace(0, 4, 17)")
     if directions is None:
-        if not isinstance(n_rays, int) or n_rays < 1:
+        if isinstance(n_rays, bool) or not isinstance(n_rays, int) or n_rays < 1:
             raise ValueError(f"n_rays must be a positive int, got {n_rays!r}")
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(whole_number(seed, "seed"))
         directions = torch.randn((n_rays,) + tuple(center.shape), generator=gen, dtype=torch.float64)
     else:
         directions = _point(directions, "directions")

@@ -34,7 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from polylens.hooks import NamesFilter, capture, resolve_names
+from polylens._checks import check_model as _check_model
+from polylens._checks import finite_number, real_tensor
+from polylens.hooks import NamesFilter, UnknownNameError, _unknown_name, capture, resolve_names
 
 __all__ = [
     "RELU_LIKE",
@@ -71,21 +73,9 @@ class Layer(NamedTuple):
 # ------------------------------------------------------------- helpers ---
 
 
-def _check_model(model: Any) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"expected a torch.nn.Module, got {type(model).__name__}; "
-            "pass the network itself (e.g. polylens.models.MLP([2, 16, 1]))"
-        )
-
-
 def _as_input(model: nn.Module, x: Any) -> torch.Tensor:
     """``x`` as a tensor of the model's parameter dtype, checked finite."""
-    if not isinstance(x, torch.Tensor):
-        try:
-            x = torch.as_tensor(np.asarray(x))
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"x must be a tensor or array of inputs, got {type(x).__name__}") from err
+    x = real_tensor(x, "x (the batch of inputs)", dtype=None)
     if x.ndim == 0:
         raise ValueError("x must have a batch dimension, e.g. shape (batch, features)")
     param = next((p for p in model.parameters() if p.is_floating_point()), None)
@@ -103,17 +93,22 @@ def _activation_names(model: nn.Module, names_filter: NamesFilter, kinds: tuple)
     modules = dict(model.named_modules())
     try:
         chosen = resolve_names(model, names_filter)
+    except UnknownNameError:
+        raise  # a misspelt name: its message lists the names there are
     except ValueError:
         chosen = []  # a model with no submodules at all: reported below
     names = [n for n in chosen if isinstance(modules[n], kinds)]
     if names:
         return names
     found = sorted({type(m).__name__ for m in modules.values() if isinstance(m, SMOOTH)})
-    hint = (
-        f" It has {', '.join(found)}, which is smooth: use polylens.spline.soft_code for soft codes."
-        if found and kinds == RELU_LIKE
-        else " Activations must be nn.Module attributes (nn.ReLU()), not F.relu in forward."
-    )
+    uncoded = sorted({type(m).__name__ for m in modules.values()
+                      if type(m).__module__ == "torch.nn.modules.activation" and not isinstance(m, RELU_LIKE + SMOOTH)})
+    if found and kinds == RELU_LIKE:
+        hint = f" It has {', '.join(found)}, which is smooth: use polylens.spline.soft_code for soft codes."
+    elif uncoded:
+        hint = f" It has {', '.join(uncoded)}, which has no spline code here: build the network with nn.ReLU modules."
+    else:
+        hint = " Activations must be nn.Module attributes (nn.ReLU()), not F.relu in forward."
     where = "among the modules names_filter selected" if names_filter is not None else "in the model"
     kind_names = "/".join(k.__name__ for k in kinds)
     raise ValueError(f"no {kind_names} module {where}.{hint}")
@@ -136,6 +131,12 @@ def _run_inputs(model: nn.Module, x: Any, names: list[str]) -> tuple[list[str], 
         raise ValueError(
             "none of the activation modules ran in the forward pass; "
             "check that forward calls them"
+        )
+    if any(cache.inputs[k].ndim < 2 for k in keys):
+        # An unbatched input ran (nn.Linear accepts (features,)), but codes are per example.
+        raise ValueError(
+            f"x of shape {tuple(x.shape)} has no batch dimension; pass a batch, e.g. x[None] "
+            "for one input of shape (features,)"
         )
     modules = dict(model.named_modules())
     owners = {k: modules[k.split("#")[0]] for k in keys}
@@ -160,7 +161,7 @@ def _layer_slice(layers: Sequence[Layer], name: str) -> Layer:
     for layer in layers:
         if layer.name == name:
             return layer
-    raise KeyError(f"no layer {name!r}; layers are {[l.name for l in layers]}")
+    raise _unknown_name(name, [l.name for l in layers], what="layer")
 
 
 # ------------------------------------------------------------ SplineCode ---
@@ -182,7 +183,7 @@ class SplineCode:
     layers: tuple[Layer, ...]
 
     def __post_init__(self) -> None:
-        self.bits = np.asarray(self.bits, dtype=bool)
+        self.bits = _as_bool(self.bits)
         self.layers = tuple(Layer(*l) for l in self.layers)
         if self.bits.ndim != 2:
             raise ValueError(f"bits must be (batch, neurons), got shape {self.bits.shape}")
@@ -236,6 +237,21 @@ class SplineCode:
 
     def same_layout(self, other: SplineCode) -> bool:
         return self.layers == other.layers
+
+
+def _as_bool(bits: Any) -> np.ndarray:
+    """Bits as numpy bool; numbers are accepted only as exact 0s and 1s (NaN is not "on")."""
+    if isinstance(bits, torch.Tensor):
+        bits = bits.detach().cpu().numpy()
+    bits = np.asarray(bits)
+    if bits.dtype == bool:
+        return bits
+    if bits.dtype.kind not in "iuf" or not np.isin(bits, (0, 1)).all():
+        raise ValueError(
+            "bits must be booleans (True = on) or 0/1 numbers, e.g. preacts > 0; "
+            f"got {bits.dtype} values other than 0 and 1"
+        )
+    return bits.astype(bool)
 
 
 def _check_same_layout(a: SplineCode, b: SplineCode) -> None:
@@ -319,6 +335,7 @@ class SoftCode:
 
     def threshold(self, p: float = 0.5) -> SplineCode:
         """Hard code: on where the probability is > ``p``."""
+        p = finite_number(p, "threshold")
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {p}")
         return SplineCode(self.probs > p, self.layers)
@@ -506,7 +523,7 @@ def mask(codes: CodeLike, agreement: float = 0.9) -> CodeMask:
     Returns:
         :class:`CodeMask`.
     """
-    if not 0.5 < agreement <= 1.0:
+    if not 0.5 < finite_number(agreement, "agreement") <= 1.0:
         raise ValueError(f"agreement must be in (0.5, 1] so that one state wins, got {agreement}")
     on = _on_fraction(codes)
     state = on >= 0.5

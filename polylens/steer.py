@@ -80,7 +80,7 @@ class FeatureDirection:
 
     def quantile(self, q: float) -> float:
         """The ``q`` quantile of the positive examples' projections."""
-        if not 0.0 <= q <= 1.0:
+        if not 0.0 <= _finite(q, "quantile") <= 1.0:
             raise ValueError(f"quantile must be in [0, 1], got {q}")
         return float(torch.quantile(self.projections.double(), q))
 
@@ -146,12 +146,14 @@ def _direction(layer: str, vec: torch.Tensor, pos: torch.Tensor, neg: torch.Tens
 
 def dot_below(direction: FeatureDirection, threshold: float) -> Gate:
     """Gate: steer only examples whose projection on ``direction`` is below ``threshold``."""
+    _check_direction(direction)
     threshold = _finite(threshold, "threshold")
     return lambda h: direction.project(h) < threshold
 
 
 def dot_above(direction: FeatureDirection, threshold: float) -> Gate:
     """Gate: steer only examples whose projection on ``direction`` is above ``threshold``."""
+    _check_direction(direction)
     threshold = _finite(threshold, "threshold")
     return lambda h: direction.project(h) > threshold
 
@@ -179,6 +181,14 @@ def _rows(gate: Gate | None, h: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------- adding ---
 
 
+def _check_direction(direction: Any) -> None:
+    if not isinstance(direction, FeatureDirection):
+        raise TypeError(
+            f"direction must be a FeatureDirection, got {type(direction).__name__}; "
+            "make one with mean_difference(pos, neg, layer=...) or paired_pca(...)"
+        )
+
+
 def _layer_of(direction: FeatureDirection, layer: str | None) -> str:
     layer = layer or direction.layer
     if not layer:
@@ -198,6 +208,7 @@ def add(
         alpha: how far to move, in units of activation norm.
         when: optional gate, e.g. ``dot_below(direction, 0.5)``; decided per example.
     """
+    _check_direction(direction)
     alpha = _finite(alpha, "alpha")
 
     def edit(h: torch.Tensor, hook: HookPoint) -> torch.Tensor:
@@ -223,6 +234,7 @@ def add_to_projection(
     data's projections: "as sunny as a typical sunny picture", so the
     strength needs no tuning. Examples already past the target are left alone.
     """
+    _check_direction(direction)
     goal = _finite(target, "target") if target is not None else direction.quantile(quantile)
 
     def edit(h: torch.Tensor, hook: HookPoint) -> torch.Tensor:
@@ -292,8 +304,11 @@ def code_mask(
     magnitude = None
     if preacts is not None:
         u = _numpy(preacts)
-        if u.shape != codes.bits.shape:
-            raise ValueError(f"preacts has shape {u.shape}; it must match the codes, {codes.bits.shape}")
+        bits = codes.bits if isinstance(codes, SplineCode) else np.asarray(codes)
+        if u.shape != bits.shape:
+            raise ValueError(f"preacts has shape {u.shape}; it must match the codes, {bits.shape}")
+        if not np.isfinite(u).all():
+            raise ValueError("preacts contains NaN or inf; pass the finite pre-activations from preactivations(model, x)")
         cols = u[:, base.neurons]
         agreed = (cols > 0) == base.state
         magnitude = np.array([np.median(np.abs(c[a])) if a.any() else 0.0 for c, a in zip(cols.T, agreed.T)])
@@ -317,6 +332,8 @@ def toward_mask(model: nn.Module, mask: SteeringMask, strength: float, *, margin
         strength: >= 0 (values above 1 overshoot).
         margin: use this magnitude for every unit instead of ``mask.magnitude``.
     """
+    if not isinstance(mask, CodeMask):
+        raise TypeError(f"mask must be a SteeringMask from code_mask(codes, preacts=...), got {type(mask).__name__}")
     strength = _finite(strength, "strength")
     if strength < 0:
         raise ValueError(f"strength must be >= 0 (0 leaves the model unchanged), got {strength}")

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from polylens._checks import check_model, finite_number, whole_number
+
 __all__ = ["Trajectory", "train_classifier"]
 
 
@@ -61,6 +63,8 @@ def train_classifier(
         A :class:`Trajectory` with the snapshots (and always the final step).
     """
     _check_data(x, y, steps)
+    _check_settings(steps, lr, batch_size, snapshots)
+    _check_fits(model, x, y)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     keep = sorted({*snapshots, steps})
@@ -94,5 +98,37 @@ def _check_data(x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
         raise TypeError(f"y must be an int64 tensor of shape ({len(x)},) holding class labels")
     if not torch.isfinite(x).all():
         raise ValueError("x holds NaN or inf; clean the data first")
-    if not isinstance(steps, int) or steps < 0:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    if len(y) and y.min() < 0:
+        raise ValueError(f"y holds class labels, which must be >= 0; got {int(y.min())}")
+
+
+def _check_settings(steps: int, lr: float, batch_size: int | None, snapshots: Sequence[int]) -> None:
+    if not finite_number(lr, "lr") > 0:
+        raise ValueError(f"lr must be a positive learning rate, e.g. 1e-2; got {lr}")
+    if batch_size is not None:
+        whole_number(batch_size, "batch_size", low=1)
+    for step in snapshots:
+        if not whole_number(step, "each snapshot step") <= steps:
+            raise ValueError(f"snapshot steps must lie in [0, steps] = [0, {steps}], got {step}")
+
+
+def _check_fits(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    """One forward pass on one example: the model must take x and give enough logits for y."""
+    check_model(model)
+    if not len(x):
+        raise ValueError("x is empty; pass at least one example")
+    try:
+        with torch.no_grad():
+            logits = model(x[:1])
+    except RuntimeError as err:
+        raise ValueError(
+            f"the model could not run on x of shape {tuple(x.shape)} ({err}); "
+            "check that its input width matches x.shape[1]"
+        ) from err
+    if logits.ndim != 2 or logits.shape[1] <= int(y.max()):
+        raise ValueError(
+            f"the model gives logits of shape {tuple(logits.shape)} per example, but y has labels up to "
+            f"{int(y.max())}; it needs (batch, classes) with classes > the largest label"
+        )

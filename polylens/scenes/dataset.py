@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
+from polylens._checks import real_array
 from polylens.scenes.render import OBJECTS, WEATHERS, draw_batch, scene_params_batch
 
 __all__ = ["SceneDataset", "to_tensor"]
@@ -29,11 +30,13 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
     A single image gets a batch dimension of 1. The result is a contiguous copy.
     """
-    images = np.asarray(images, dtype=np.float32)
+    images = real_array(images, "images", dtype=np.float32)
     if images.ndim == 3:
         images = images[None]
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"expected images shaped (n, H, W, 3) or (H, W, 3); got {images.shape}")
+    if not np.isfinite(images).all():
+        raise ValueError("images contain NaN or inf; pass pictures with values in [0, 1] (e.g. from render)")
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 
 SEEDS_PER_DATASET = 1_000_000  # scene seeds of dataset `seed` are seed * this + (0..n-1)
@@ -127,6 +130,14 @@ class SceneDataset:
             keep &= self.weathers == WEATHERS.index(_names([weather], WEATHERS, "weather")[0])
         return np.flatnonzero(keep)
 
+    def _positions(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        idx = np.asarray(indices)
+        if idx.dtype.kind not in "iu" and not (idx.size == 0 and idx.dtype.kind == "f"):
+            raise TypeError(f"indices must be ints (positions of scenes, e.g. from ds.indices(...)); got {idx.dtype}")
+        if idx.size and not (-len(self) <= idx.min() and idx.max() < len(self)):
+            raise ValueError(f"indices must lie in [0, {len(self)}) for a dataset of {len(self)} scenes")
+        return idx.astype(np.int64)
+
     def counterpart(self, weather: str, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """Ground truth: the same scenes re-drawn under ``weather``, (k, H, W, 3) float32.
 
@@ -134,6 +145,6 @@ class SceneDataset:
         are unchanged; only the weather differs.
         """
         _names([weather], WEATHERS, "weather")
-        idx = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
+        idx = np.arange(len(self)) if indices is None else self._positions(indices)
         params = {k: v[idx] for k, v in self.params.items()}
         return draw_batch(params, weather, self.size)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from polylens._checks import real_tensor
+
 ArrayLike = float | int | np.ndarray | torch.Tensor | list
 
 
@@ -30,11 +32,7 @@ def generator(seed: int) -> torch.Generator:
 
 
 def finite_tensor(name: str, value: ArrayLike, dtype=torch.float32) -> torch.Tensor:
-    try:
-        t = torch.as_tensor(np.asarray(value) if isinstance(value, list) else value)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a number or an array of numbers, got {type(value).__name__}") from err
-    t = t.detach().to(dtype)
+    t = real_tensor(value, name, dtype=None).detach().to(dtype)
     if not torch.isfinite(t).all():
         raise ValueError(f"{name} contains NaN or inf; pass finite numbers")
     return t
@@ -75,7 +73,7 @@ def per_instance_features(
 
 def matrix(name: str, value: ArrayLike, dtype=None) -> torch.Tensor:
     """A finite float tensor with 2 or 3 dims."""
-    t = torch.as_tensor(value)
+    t = real_tensor(value, name, dtype=None)
     if not torch.is_floating_point(t):
         t = t.to(torch.float64 if dtype is None else dtype)
     if dtype is not None:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from polylens._checks import finite_number, real_tensor
 from polylens.superposition._checks import ArrayLike, generator, positive_int, seed_int
 
 __all__ = ["SAE", "dead_latents", "ground_truth_features", "l0", "mmcs", "sparse_activations", "train_sae"]
@@ -62,9 +63,9 @@ def sparse_activations(
     """
     positive_int("n_samples", n_samples)
     positive_int("n_features", n_features)
-    if not (math.isfinite(avg_active) and 0 < avg_active <= n_features):
+    if not 0 < finite_number(avg_active, "avg_active") <= n_features:
         raise ValueError(f"avg_active must lie in (0, n_features], got {avg_active!r}")
-    if not (math.isfinite(decay) and decay >= 0):
+    if not finite_number(decay, "decay") >= 0:
         raise ValueError(f"decay must be a finite number >= 0, got {decay!r}")
     gen = generator(seed)
     p = feature_probabilities(n_features, avg_active, decay)
@@ -127,7 +128,7 @@ class SAE(nn.Module):
 
 
 def _data(data: ArrayLike) -> torch.Tensor:
-    t = torch.as_tensor(data).detach().float()
+    t = real_tensor(data, "data", dtype=None).detach().float()
     if t.ndim != 2 or t.shape[0] < 1:
         raise ValueError(f"data must have shape (n_samples, dim); got {tuple(t.shape)}")
     if not torch.isfinite(t).all():
@@ -181,7 +182,7 @@ def train_sae(
 
 
 def _rows(name: str, value: ArrayLike | SAE) -> torch.Tensor:
-    t = value.dictionary if isinstance(value, SAE) else torch.as_tensor(value).detach().float()
+    t = value.dictionary if isinstance(value, SAE) else real_tensor(value, name, dtype=None).detach().float()
     if t.ndim != 2:
         raise ValueError(f"{name} must have shape (n_atoms, dim), one direction per row; got {tuple(t.shape)}")
     if not torch.isfinite(t).all():
@@ -209,13 +210,28 @@ def mmcs(learned: ArrayLike | SAE, true: ArrayLike) -> float:
     return float((b @ a.T).max(dim=1).values.mean())
 
 
+def _sae_data(sae: SAE, data: ArrayLike) -> torch.Tensor:
+    """``data`` checked to fit ``sae``: (n_samples, dim) in the SAE's dtype."""
+    if not isinstance(sae, SAE):
+        raise TypeError(f"sae must be an SAE (from train_sae), got {type(sae).__name__}")
+    x = _data(data)
+    if x.shape[1] != sae.encoder.in_features:
+        raise ValueError(
+            f"data has dim {x.shape[1]} but this SAE was trained on dim {sae.encoder.in_features}; "
+            "pass data of the kind it was trained on"
+        )
+    return x.to(sae.encoder.weight.dtype)
+
+
 @torch.no_grad()
 def dead_latents(sae: SAE, data: ArrayLike) -> torch.Tensor:
     """Latents that never fire on ``data`` (n_samples, dim): (n_latents,) bool."""
-    return ~(sae.encode(_data(data)) > 0).any(dim=0)
+    x = _sae_data(sae, data)
+    return ~(sae.encode(x) > 0).any(dim=0)
 
 
 @torch.no_grad()
 def l0(sae: SAE, data: ArrayLike) -> float:
     """Mean number of latents active per sample of ``data`` (n_samples, dim)."""
-    return float((sae.encode(_data(data)) > 0).sum(dim=1).float().mean())
+    x = _sae_data(sae, data)
+    return float((sae.encode(x) > 0).sum(dim=1).float().mean())

@@ -197,6 +197,8 @@ class ToyModel(nn.Module):
 
     def _check_x(self, x: torch.Tensor) -> torch.Tensor:
         n_inst, _, n_feat = self.W.shape
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch tensor (batch, instances, features), got {type(x).__name__}")
         if x.ndim != 3 or x.shape[1:] != (n_inst, n_feat):
             raise ValueError(
                 f"x must have shape (batch, instances, features) = (batch, {n_inst}, {n_feat}); "

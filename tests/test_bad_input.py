@@ -1,0 +1,459 @@
+"""Bad input to the library is refused with a TypeError or ValueError that says what to do.
+
+One table per kind of bad input: wrong shape, wrong dtype (integer, complex,
+object and string data), non-finite values, unknown layer or module names,
+models without ReLU modules, and modules that are not piecewise linear where
+exact regions are computed. Each row is (call, expected exception, a phrase
+its message must contain). Warnings are errors here, so a complex input
+whose imaginary part is silently dropped fails too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import polylens as pl
+from polylens import boundaries, clustering, regions, scenes, spline, steer, training
+from polylens import superposition as sp
+from polylens.hooks import UnknownNameError
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+# ------------------------------------------------------------- fixtures ---
+# Small, deterministic objects built once at import: every row below is cheap.
+
+GEN = torch.Generator().manual_seed(0)
+MODEL = pl.models.MLP([2, 4, 4, 2], seed=0)
+X = torch.randn(6, 2, generator=GEN)
+ORIGIN, U, V = torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+REGIONS = regions.slice_regions(MODEL, ORIGIN, U, V)
+N_POLY, N_VERT = REGIONS.verts.shape[:2]
+CODE = pl.spline_code(MODEL, X)
+SOFT = pl.soft_code(MODEL, X)
+PREACTS, _ = steer.preactivations(MODEL, X)
+STEER_MASK = steer.code_mask(CODE, 0.6, preacts=PREACTS)
+ACTS_POS, ACTS_NEG = torch.randn(5, 4, generator=GEN) + 1.0, torch.randn(5, 4, generator=GEN)
+DIRECTION = steer.mean_difference(ACTS_POS, ACTS_NEG, layer="relu0")
+SAE = sp.SAE(4, 6)
+TOY = sp.ToyModel(4, 2, 2)
+Y = torch.tensor([0, 1, 1, 0, 1, 0])
+NAN, INF = float("nan"), float("inf")
+NAN2 = torch.tensor([NAN, 0.0])
+OBJECTS = np.array([[object(), object()]], dtype=object)
+COMPLEX = torch.randn(6, 2, dtype=torch.complex64, generator=GEN)
+NO_RELU = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+
+
+def enter(manager: AbstractContextManager) -> None:
+    """Context managers check their arguments when the block is entered."""
+    with manager:
+        pass
+
+
+def cache_lookup(name: str) -> object:
+    with pl.capture(MODEL, ["relu0"]) as cache:
+        MODEL(X)
+    return cache[name]
+
+
+def case(id: str, call: Callable[[], object], error: type[Exception], phrase: str):
+    return pytest.param(call, error, phrase, id=id)
+
+
+def check(call: Callable[[], object], error: type[Exception], phrase: str) -> None:
+    with pytest.raises(error) as info:
+        call()
+    assert phrase.lower() in str(info.value).lower(), f"message does not say {phrase!r}: {info.value}"
+
+
+# ----------------------------------------------------------- wrong shape ---
+
+WRONG_SHAPE = [
+    case("spline_code wrong width", lambda: pl.spline_code(MODEL, torch.randn(3, 5)), ValueError, "(batch, features)"),
+    case("spline_code no batch", lambda: pl.spline_code(MODEL, torch.randn(2)), ValueError, "x[None]"),
+    case("spline_code scalar", lambda: pl.spline_code(MODEL, torch.tensor(1.0)), ValueError, "batch dimension"),
+    case("soft_code wrong width", lambda: pl.soft_code(MODEL, np.zeros((3, 7))), ValueError, "(batch, features)"),
+    case("SplineCode 1-D bits", lambda: pl.SplineCode(np.ones(8, bool), CODE.layers), ValueError, "(batch, neurons)"),
+    case("SplineCode layout", lambda: pl.SplineCode(np.ones((2, 3), bool), CODE.layers), ValueError, "layers cover"),
+    case("hamming neurons differ", lambda: pl.hamming(CODE.bits, CODE.bits[:, :3]), ValueError, "same model"),
+    case("hamming rows differ", lambda: pl.hamming(CODE[:2], CODE[:3]), ValueError, "pairwise=True"),
+    case("hamming 1-D", lambda: pl.hamming(np.ones(4, bool)), TypeError, "(rows, neurons)"),
+    case("agreement no rows", lambda: pl.agreement(CODE.bits[:0]), ValueError, "at least one row"),
+    case("concat layouts", lambda: pl.SplineCode.concat([CODE, pl.spline_code(MODEL, X, "relu0")]), ValueError,
+         "same model"),
+    case("slice_regions origin", lambda: regions.slice_regions(MODEL, torch.zeros(3), torch.eye(3)[0], torch.eye(3)[1]),
+         ValueError, "input shape"),
+    case("slice_regions u vs v", lambda: regions.slice_regions(MODEL, ORIGIN, U, torch.ones(3)), ValueError,
+         "one shape"),
+    case("slice_regions u parallel v", lambda: regions.slice_regions(MODEL, ORIGIN, U, 2 * U), ValueError,
+         "linearly independent"),
+    case("slice_regions extent length", lambda: regions.slice_regions(MODEL, ORIGIN, U, V, extent=(0, 1)), ValueError,
+         "(s0, s1, t0, t1)"),
+    case("slice_regions extent order", lambda: regions.slice_regions(MODEL, ORIGIN, U, V, extent=(1, 0, 0, 1)),
+         ValueError, "s0 < s1"),
+    case("crossings ends differ", lambda: regions.crossings(MODEL, torch.zeros(2), torch.zeros(3)), ValueError,
+         "one shape"),
+    case("crossings vs model", lambda: regions.crossings(MODEL, torch.zeros(3), torch.ones(3)), ValueError,
+         "input shape"),
+    case("density radii", lambda: regions.density(MODEL, ORIGIN, [1.0]), ValueError, "at least two"),
+    case("density directions", lambda: regions.density(MODEL, ORIGIN, [0, 1], directions=torch.ones(4, 3)),
+         ValueError, "directions must be"),
+    case("preactivations_at_vertices plane", lambda: boundaries.preactivations_at_vertices(
+        MODEL, REGIONS, torch.zeros(3), U, V), ValueError, "one shape"),
+    case("preactivations_at_vertices model", lambda: boundaries.preactivations_at_vertices(
+        MODEL, REGIONS, torch.zeros(3), torch.eye(3)[0], torch.eye(3)[1]), ValueError, "input shape"),
+    case("neuron_boundaries values", lambda: boundaries.neuron_boundaries(np.zeros((2, 2, 2)), REGIONS), ValueError,
+         "(n_polygons, max_vertices, neurons)"),
+    case("level_set values", lambda: boundaries.level_set(np.zeros((N_POLY, 1)), REGIONS), ValueError,
+         "(n_polygons, max_vertices)"),
+    case("decision_boundary class", lambda: boundaries.decision_boundary(REGIONS, 2, 0), ValueError,
+         "output index from 0 to 1"),
+    case("mean_difference shapes", lambda: steer.mean_difference(ACTS_POS, torch.randn(5, 3)), ValueError,
+         "per-example shape"),
+    case("mean_difference 1-D", lambda: steer.mean_difference(torch.randn(4), ACTS_NEG), ValueError,
+         "(batch, ...)"),
+    case("paired_pca unpaired", lambda: steer.paired_pca(ACTS_POS, ACTS_NEG[:3]), ValueError, "pairs"),
+    case("project shape", lambda: DIRECTION.project(torch.randn(2, 5)), ValueError, "per-example shape"),
+    case("code_mask preacts", lambda: steer.code_mask(CODE, 0.6, preacts=np.zeros((2, 2))), ValueError,
+         "must match the codes"),
+    case("steer add at wrong layer", lambda: _steer_forward("out"), ValueError, "steer the layer"),
+    case("MLP one width", lambda: pl.models.MLP([2]), ValueError, "at least 2"),
+    case("MLP widths not a list", lambda: pl.models.MLP(16), TypeError, "list of layer sizes"),
+    case("SmallCNN size", lambda: pl.models.SmallCNN(size=10), ValueError, "multiple of 4"),
+    case("feature_norms 1-D", lambda: sp.feature_norms(torch.ones(3)), ValueError, "(hidden, features)"),
+    case("generate_features p length", lambda: sp.generate_features(4, 3, [0.1, 0.2], n_instances=1), ValueError,
+         "needs length"),
+    case("ToyModel x shape", lambda: TOY(torch.zeros(3, 4)), ValueError, "(batch, instances, features)"),
+    case("tegum 3-D", lambda: sp.tegum(torch.ones(2, 2, 2)), ValueError, "2-D"),
+    case("train_sae 1-D", lambda: sp.train_sae(torch.ones(4), 2, steps=1, progress=False), ValueError,
+         "(n_samples, dim)"),
+    case("mmcs dims", lambda: sp.mmcs(torch.ones(3, 4), torch.ones(2, 5)), ValueError, "dim"),
+    case("l0 dims", lambda: sp.l0(SAE, torch.ones(3, 5)), ValueError, "trained on dim 4"),
+    case("dead_latents dims", lambda: sp.dead_latents(SAE, torch.ones(3, 2)), ValueError, "trained on dim 4"),
+    case("to_tensor shape", lambda: scenes.to_tensor(np.zeros((8, 8))), ValueError, "(n, H, W, 3)"),
+    case("encode channels last", lambda: scenes.SceneAutoencoder().encode(torch.zeros(1, 64, 64, 3)), ValueError,
+         "permute"),
+    case("decode shape", lambda: scenes.SceneAutoencoder().decode(torch.zeros(1, 5)), ValueError, "codes shaped"),
+    case("render_batch lengths", lambda: scenes.render_batch(["duck", "boat"], "sunny", [0, 1, 2]), ValueError,
+         "same length"),
+    case("counterpart indices", lambda: scenes.SceneDataset(4, size=16).counterpart("sunny", [9]), ValueError,
+         "[0, 4)"),
+    case("kmedoids not square", lambda: clustering.kmedoids(np.zeros((3, 4)), 2), ValueError, "square"),
+    case("euclidean 1-D", lambda: clustering.euclidean(np.zeros(3)), ValueError, "(n, features)"),
+    case("purity lengths", lambda: clustering.purity([0, 1], [0, 1, 1]), ValueError, "one length"),
+    case("train x 1-D", lambda: training.train_classifier(MODEL, torch.randn(6), Y), TypeError, "(n, d)"),
+    case("train y length", lambda: training.train_classifier(MODEL, X, Y[:3]), TypeError, "shape (6,)"),
+    case("train model width", lambda: training.train_classifier(pl.models.MLP([3, 2]), X, Y, steps=1), ValueError,
+         "input width"),
+    case("train labels vs logits", lambda: training.train_classifier(MODEL, X, Y * 5, steps=1), ValueError,
+         "largest label"),
+]
+
+
+def _steer_forward(layer: str) -> None:
+    with steer.add(MODEL, DIRECTION, 1.0, layer=layer):
+        MODEL(X)
+
+
+@pytest.mark.parametrize("call, error, phrase", WRONG_SHAPE)
+def test_wrong_shape(call, error, phrase):
+    check(call, error, phrase)
+
+
+# ----------------------------------------------------------- wrong dtype ---
+
+WRONG_DTYPE = [
+    case("spline_code complex", lambda: pl.spline_code(MODEL, COMPLEX), TypeError, "real numbers"),
+    case("spline_code object", lambda: pl.spline_code(MODEL, OBJECTS), TypeError, "real numbers"),
+    case("spline_code strings", lambda: pl.spline_code(MODEL, [["a", "b"]]), TypeError, "real numbers"),
+    case("soft_code complex", lambda: pl.soft_code(MODEL, COMPLEX.numpy()), TypeError, "real numbers"),
+    case("SplineCode float bits", lambda: pl.SplineCode(np.full((1, 8), 0.5), CODE.layers), ValueError, "0/1"),
+    case("hamming ints", lambda: pl.hamming(CODE.bits.astype(int)), TypeError, "bool array"),
+    case("hamming object", lambda: pl.hamming(OBJECTS), TypeError, "bool array"),
+    case("agreement floats", lambda: pl.agreement(np.zeros((2, 3))), TypeError, "bool array"),
+    case("mask agreement string", lambda: spline.mask(CODE, "most"), TypeError, "must be a number"),
+    case("threshold string", lambda: SOFT.threshold("half"), TypeError, "must be a number"),
+    case("slice_regions complex", lambda: regions.slice_regions(MODEL, ORIGIN.to(torch.complex64), U, V), TypeError,
+         "real numbers"),
+    case("slice_regions object", lambda: regions.slice_regions(MODEL, OBJECTS[0], U, V), TypeError, "real numbers"),
+    case("slice_regions extent strings", lambda: regions.slice_regions(MODEL, ORIGIN, U, V, extent="abcd"), TypeError,
+         "real numbers"),
+    case("slice_regions min_area string", lambda: regions.slice_regions(MODEL, ORIGIN, U, V, min_area="tiny"),
+         TypeError, "must be a number"),
+    case("crossings complex", lambda: regions.crossings(MODEL, ORIGIN, U.to(torch.complex128)), TypeError,
+         "real numbers"),
+    case("density seed", lambda: regions.density(MODEL, ORIGIN, [0, 1], seed=0.5), TypeError, "seed must be an int"),
+    case("level_set strings", lambda: boundaries.level_set(np.full((N_POLY, N_VERT), "a"), REGIONS), TypeError,
+         "real numbers"),
+    case("decision_boundary float class", lambda: boundaries.decision_boundary(REGIONS, 1.0, 0), TypeError,
+         "must be an int"),
+    case("neuron_boundaries not regions", lambda: boundaries.neuron_boundaries(np.zeros((1, 1, 1)), "regions"),
+         TypeError, "slice_regions"),
+    case("mean_difference ints", lambda: steer.mean_difference(torch.ones(3, 2, dtype=torch.int64), ACTS_NEG),
+         TypeError, "floating point"),
+    case("mean_difference complex", lambda: steer.mean_difference(COMPLEX, COMPLEX), TypeError, "floating point"),
+    case("mean_difference numpy", lambda: steer.mean_difference(np.ones((3, 4)), ACTS_NEG), TypeError,
+         "torch.Tensor"),
+    case("add a raw tensor", lambda: enter(steer.add(MODEL, torch.ones(4), 1.0)), TypeError, "mean_difference"),
+    case("add_to_projection a raw tensor", lambda: enter(steer.add_to_projection(MODEL, np.ones(4))), TypeError,
+         "FeatureDirection"),
+    case("dot_below a raw tensor", lambda: steer.dot_below(torch.ones(4), 0.5), TypeError, "FeatureDirection"),
+    case("toward_mask not a mask", lambda: enter(steer.toward_mask(MODEL, CODE, 1.0)), TypeError, "code_mask"),
+    case("quantile string", lambda: DIRECTION.quantile("median"), TypeError, "must be a number"),
+    case("MLP int dtype", lambda: pl.models.MLP([2, 3], dtype=torch.int64), TypeError, "floating torch dtype"),
+    case("MLP string dtype", lambda: pl.models.MLP([2, 3], dtype="float64"), TypeError, "floating torch dtype"),
+    case("MLP float width", lambda: pl.models.MLP([2, 3.5, 1]), ValueError, "positive ints"),
+    case("seeded float", lambda: pl.models.MLP([2, 3], seed=0.5), TypeError, "seed must be an int"),
+    case("feature_norms complex", lambda: sp.feature_norms(torch.ones(2, 3, dtype=torch.complex64)), TypeError,
+         "real numbers"),
+    case("feature_dimensionality object", lambda: sp.feature_dimensionality(OBJECTS), TypeError, "real numbers"),
+    case("generate_features complex p", lambda: sp.generate_features(4, 3, 0.5 + 0.1j), TypeError, "real numbers"),
+    case("ToyModel numpy x", lambda: TOY.hidden(np.zeros((1, 2, 4))), TypeError, "torch tensor"),
+    case("train_sae object", lambda: sp.train_sae(OBJECTS, 2, steps=1, progress=False), TypeError, "real numbers"),
+    case("mmcs complex", lambda: sp.mmcs(COMPLEX, COMPLEX), TypeError, "real numbers"),
+    case("sparse_activations string", lambda: sp.sparse_activations(4, 3, avg_active="two"), TypeError,
+         "must be a number"),
+    case("l0 not an SAE", lambda: sp.l0(MODEL, torch.ones(3, 2)), TypeError, "train_sae"),
+    case("to_tensor complex", lambda: scenes.to_tensor(np.zeros((8, 8, 3), dtype=complex)), TypeError,
+         "real numbers"),
+    case("to_tensor strings", lambda: scenes.to_tensor(np.full((8, 8, 3), "a")), TypeError, "real numbers"),
+    case("decode int codes", lambda: scenes.SceneAutoencoder().decode(torch.zeros(1, 64, dtype=torch.int64)),
+         TypeError, "float codes"),
+    case("probe int images", lambda: scenes.SceneProbe(5).predict(torch.zeros(1, 3, 64, 64, dtype=torch.uint8)),
+         TypeError, "float images"),
+    case("probe numpy images", lambda: scenes.SceneProbe(5).predict(np.zeros((1, 64, 64, 3))), TypeError,
+         "to_tensor"),
+    case("render float seed", lambda: scenes.render("duck", "sunny", seed=1.5), TypeError, "seed must be an int"),
+    case("render weather index", lambda: scenes.render("duck", 0), TypeError, "weather must be a name"),
+    case("counterpart float indices", lambda: scenes.SceneDataset(4, size=16).counterpart("sunny", [0.5]), TypeError,
+         "must be ints"),
+    case("kmedoids complex", lambda: clustering.kmedoids(np.zeros((2, 2), dtype=complex), 1), TypeError,
+         "real numbers"),
+    case("kmedoids object", lambda: clustering.kmedoids(np.array([[object()]]), 1), TypeError, "real numbers"),
+    case("kmedoids n_init", lambda: clustering.kmedoids(np.zeros((2, 2)), 1, n_init="4"), TypeError,
+         "n_init must be an int"),
+    case("euclidean complex", lambda: clustering.euclidean(COMPLEX), TypeError, "real numbers"),
+    case("purity float labels", lambda: clustering.purity([0.5, np.nan], [0, 1]), TypeError, "ints"),
+    case("train int x", lambda: training.train_classifier(MODEL, X.long(), Y), TypeError, "float tensor"),
+    case("train float y", lambda: training.train_classifier(MODEL, X, Y.float()), TypeError, "int64"),
+    case("train string lr", lambda: training.train_classifier(MODEL, X, Y, lr="fast"), TypeError, "must be a number"),
+    case("train not a model", lambda: training.train_classifier("mlp", X, Y, steps=1), TypeError, "torch.nn.Module"),
+    case("capture not a model", lambda: enter(pl.capture("mlp")), TypeError, "torch.nn.Module"),
+    case("hooks not a model", lambda: enter(pl.hooks(np.zeros(2))), TypeError, "torch.nn.Module"),
+    case("names_filter a number", lambda: pl.resolve_names(MODEL, 3), TypeError, "names_filter must be"),
+    case("slice_regions not a model", lambda: regions.slice_regions(MODEL.state_dict(), ORIGIN, U, V), TypeError,
+         "torch.nn.Module"),
+]
+
+
+@pytest.mark.parametrize("call, error, phrase", WRONG_DTYPE)
+def test_wrong_dtype(call, error, phrase):
+    check(call, error, phrase)
+
+
+def test_integer_inputs_are_read_as_numbers_not_refused():
+    # An integer batch is a batch of numbers: the same answer as its float copy.
+    grid = torch.tensor([[0, 0], [1, -1], [-2, 1], [3, 2]])
+    assert np.array_equal(pl.spline_code(MODEL, grid).bits, pl.spline_code(MODEL, grid.float()).bits)
+    a = regions.crossings(MODEL, np.array([-2, -1]), np.array([2, 1]))
+    b = regions.crossings(MODEL, torch.tensor([-2.0, -1.0]), torch.tensor([2.0, 1.0]))
+    assert np.array_equal(a.t, b.t)
+
+
+# ---------------------------------------------------------- not finite ---
+
+NOT_FINITE = [
+    case("spline_code NaN", lambda: pl.spline_code(MODEL, NAN2[None]), ValueError, "NaN or inf"),
+    case("spline_code inf", lambda: pl.spline_code(MODEL, torch.tensor([[INF, 0.0]])), ValueError, "NaN or inf"),
+    case("soft_code NaN", lambda: pl.soft_code(MODEL, [[NAN, 1.0]]), ValueError, "NaN or inf"),
+    case("SplineCode NaN bits", lambda: pl.SplineCode(np.full((1, 8), NAN), CODE.layers), ValueError, "0/1"),
+    case("mask agreement NaN", lambda: spline.mask(CODE, NAN), ValueError, "finite"),
+    case("threshold NaN", lambda: SOFT.threshold(NAN), ValueError, "finite"),
+    case("slice_regions origin NaN", lambda: regions.slice_regions(MODEL, NAN2, U, V), ValueError, "NaN or inf"),
+    case("slice_regions u inf", lambda: regions.slice_regions(MODEL, ORIGIN, U * INF, V), ValueError, "NaN or inf"),
+    case("slice_regions extent inf", lambda: regions.slice_regions(MODEL, ORIGIN, U, V, extent=(-INF, 1, -1, 1)),
+         ValueError, "finite"),
+    case("slice_regions extent NaN", lambda: regions.slice_regions(MODEL, ORIGIN, U, V, extent=(-1, NAN, -1, 1)),
+         ValueError, "finite"),
+    case("slice_regions min_area NaN", lambda: regions.slice_regions(MODEL, ORIGIN, U, V, min_area=NAN), ValueError,
+         "finite"),
+    case("slice_regions min_area negative", lambda: regions.slice_regions(MODEL, ORIGIN, U, V, min_area=-1.0),
+         ValueError, ">= 0"),
+    case("crossings x1 inf", lambda: regions.crossings(MODEL, ORIGIN, torch.tensor([INF, 0.0])), ValueError,
+         "NaN or inf"),
+    case("density center NaN", lambda: regions.density(MODEL, NAN2, [0, 1]), ValueError, "NaN or inf"),
+    case("density radii inf", lambda: regions.density(MODEL, ORIGIN, [0, INF]), ValueError, "finite"),
+    case("preactivations_at_vertices NaN", lambda: boundaries.preactivations_at_vertices(MODEL, REGIONS, NAN2, U, V),
+         ValueError, "NaN or inf"),
+    case("neuron_boundaries NaN", lambda: boundaries.neuron_boundaries(np.full((N_POLY, N_VERT, 4), NAN), REGIONS),
+         ValueError, "NaN or inf"),
+    case("neuron_boundaries rtol", lambda: boundaries.neuron_boundaries(np.zeros((N_POLY, N_VERT, 4)), REGIONS, NAN),
+         ValueError, "finite"),
+    case("level_set inf", lambda: boundaries.level_set(np.full((N_POLY, N_VERT), INF), REGIONS), ValueError,
+         "NaN or inf"),
+    case("mean_difference NaN", lambda: steer.mean_difference(ACTS_POS * NAN, ACTS_NEG), ValueError, "NaN or inf"),
+    case("add alpha NaN", lambda: enter(steer.add(MODEL, DIRECTION, NAN)), ValueError, "finite"),
+    case("add_to_projection target inf", lambda: enter(steer.add_to_projection(MODEL, DIRECTION, target=INF)),
+         ValueError, "finite"),
+    case("dot_below threshold inf", lambda: steer.dot_below(DIRECTION, INF), ValueError, "finite"),
+    case("toward_mask strength NaN", lambda: enter(steer.toward_mask(MODEL, STEER_MASK, NAN)), ValueError, "finite"),
+    case("toward_mask margin inf", lambda: enter(steer.toward_mask(MODEL, STEER_MASK, 1.0, margin=INF)), ValueError,
+         "finite"),
+    case("code_mask preacts NaN", lambda: steer.code_mask(CODE, 0.6, preacts=PREACTS * NAN), ValueError,
+         "NaN or inf"),
+    case("quantile NaN", lambda: DIRECTION.quantile(NAN), ValueError, "finite"),
+    case("feature_norms NaN", lambda: sp.feature_norms(torch.full((2, 3), NAN)), ValueError, "NaN or inf"),
+    case("generate_features p NaN", lambda: sp.generate_features(4, 3, NAN), ValueError, "NaN or inf"),
+    case("ToyModel importance inf", lambda: sp.ToyModel(3, 2, 1, importance=INF), ValueError, "NaN or inf"),
+    case("sparse_activations NaN", lambda: sp.sparse_activations(4, 3, avg_active=NAN), ValueError, "finite"),
+    case("train_sae NaN", lambda: sp.train_sae(torch.full((4, 3), NAN), 2, steps=1, progress=False), ValueError,
+         "NaN or inf"),
+    case("train_sae l1 inf", lambda: sp.train_sae(torch.ones(4, 3), 2, l1=INF, steps=1, progress=False), ValueError,
+         "finite"),
+    case("mmcs inf", lambda: sp.mmcs(torch.full((2, 3), INF), torch.ones(2, 3)), ValueError, "NaN or inf"),
+    case("to_tensor NaN", lambda: scenes.to_tensor(np.full((8, 8, 3), NAN)), ValueError, "NaN or inf"),
+    case("kmedoids NaN", lambda: clustering.kmedoids(np.full((2, 2), NAN), 1), ValueError, "finite"),
+    case("euclidean inf", lambda: clustering.euclidean(np.full((2, 2), INF)), ValueError, "NaN or inf"),
+    case("train x NaN", lambda: training.train_classifier(MODEL, X * NAN, Y), ValueError, "NaN or inf"),
+    case("train lr NaN", lambda: training.train_classifier(MODEL, X, Y, lr=NAN), ValueError, "finite"),
+    case("train lr huge int", lambda: training.train_classifier(MODEL, X, Y, lr=10**400), ValueError, "too large"),
+]
+
+
+@pytest.mark.parametrize("call, error, phrase", NOT_FINITE)
+def test_not_finite(call, error, phrase):
+    check(call, error, phrase)
+
+
+# --------------------------------------------------------- unknown names ---
+
+UNKNOWN_NAMES = [
+    case("capture", lambda: enter(pl.capture(MODEL, ["relu9"])), ValueError, "Did you mean"),
+    case("run_with_cache", lambda: pl.run_with_cache(MODEL, X, names_filter="rellu0"), ValueError, "'relu0'"),
+    case("run_with_hooks", lambda: pl.run_with_hooks(MODEL, X, fwd_hooks=[("linear9", lambda t, h: t)]), ValueError,
+         "Known names"),
+    case("hooks input_hooks", lambda: enter(pl.hooks(MODEL, input_hooks=[("nope", lambda t, h: t)])), ValueError,
+         "no module named 'nope'"),
+    case("cache lookup", lambda: cache_lookup("relu1"), ValueError, "'relu0'"),
+    case("spline_code names_filter", lambda: pl.spline_code(MODEL, X, names_filter="relu7"), ValueError,
+         "Did you mean"),
+    case("SplineCode.layer", lambda: CODE.layer("relu2"), ValueError, "no layer named 'relu2'"),
+    case("SoftCode.layer", lambda: SOFT.layer("relu"), ValueError, "Known names"),
+    case("CodeMask.layer", lambda: STEER_MASK.layer("linear0"), ValueError, "'relu0'"),
+    case("steer.add layer", lambda: enter(steer.add(MODEL, DIRECTION, 1.0, layer="relu_0")), ValueError,
+         "Did you mean"),
+    case("steer.add direction layer", lambda: enter(steer.add(MODEL, steer.mean_difference(
+        ACTS_POS, ACTS_NEG, layer="encoder.10"), 1.0)), ValueError, "no module named 'encoder.10'"),
+    case("steer.add no layer", lambda: enter(steer.add(MODEL, steer.mean_difference(ACTS_POS, ACTS_NEG), 1.0)),
+         ValueError, "layer="),
+    case("steer.preactivations", lambda: steer.preactivations(MODEL, X, names_filter=["relu0", "relu5"]), ValueError,
+         "'relu5'"),
+    case("model activation", lambda: pl.models.MLP([2, 3, 1], activation="tanh"), ValueError, "unknown activation"),
+    case("scene object", lambda: scenes.render("dragon", "sunny"), ValueError, "unknown object"),
+    case("scene weather", lambda: scenes.render("duck", "foggy"), ValueError, "unknown weather"),
+    case("dataset weather", lambda: scenes.SceneDataset(4, size=16).indices(weather="windy"), ValueError,
+         "weather must be"),
+]
+
+
+@pytest.mark.parametrize("call, error, phrase", UNKNOWN_NAMES)
+def test_unknown_names(call, error, phrase):
+    check(call, error, phrase)
+
+
+def test_an_unknown_name_is_also_a_key_error():
+    # Code written when unknown names raised KeyError keeps working.
+    with pytest.raises(KeyError):
+        CODE.layer("relu2")
+    with pytest.raises(UnknownNameError) as info:
+        enter(pl.capture(MODEL, ["relu9"]))
+    assert isinstance(info.value, ValueError) and not str(info.value).startswith("'")
+
+
+# -------------------------------------------------------------- no ReLU ---
+
+NO_RELU_CASES = [
+    case("spline_code affine", lambda: pl.spline_code(NO_RELU, X), ValueError, "nn.ReLU()"),
+    case("spline_code tanh", lambda: pl.spline_code(nn.Sequential(nn.Linear(2, 3), nn.Tanh()), X), ValueError,
+         "It has Tanh"),
+    case("spline_code GELU", lambda: pl.spline_code(pl.models.MLP([2, 3, 1], activation="gelu"), X), ValueError,
+         "soft_code"),
+    case("spline_code filter skips ReLUs", lambda: pl.spline_code(MODEL, X, names_filter="linear0"), ValueError,
+         "names_filter selected"),
+    case("soft_code affine", lambda: pl.soft_code(NO_RELU, X), ValueError, "no ReLU"),
+    case("soft_code tanh", lambda: pl.soft_code(nn.Sequential(nn.Linear(2, 3), nn.Tanh()), X), ValueError,
+         "It has Tanh"),
+    case("steer.preactivations", lambda: steer.preactivations(NO_RELU, X), ValueError, "no ReLU"),
+    case("hooks on a bare layer", lambda: pl.run_with_cache(nn.Linear(2, 2), X), ValueError, "no submodules"),
+    case("toward_mask without magnitudes", lambda: enter(steer.toward_mask(MODEL, steer.code_mask(CODE, 0.6), 1.0)),
+         ValueError, "preacts="),
+]
+
+
+@pytest.mark.parametrize("call, error, phrase", NO_RELU_CASES)
+def test_models_without_relu_modules(call, error, phrase):
+    check(call, error, phrase)
+
+
+def test_an_affine_model_is_one_exact_region():
+    # No ReLU is not an error for exact regions: the whole slice is one polygon.
+    regs = regions.slice_regions(NO_RELU, ORIGIN, U, V, extent=(-1, 2, -1, 1))
+    assert len(regs) == 1 and regs.areas.sum() == pytest.approx(6.0)
+    assert len(regions.crossings(NO_RELU, ORIGIN, U)) == 0
+
+
+# ----------------------------------------- not piecewise linear (regions) ---
+
+NOT_PIECEWISE_LINEAR = [
+    nn.Tanh(), nn.GELU(), nn.Sigmoid(), nn.Softmax(dim=1), nn.LayerNorm(4), nn.SiLU(), nn.Softplus(), nn.ELU(),
+    nn.Hardtanh(), nn.ReLU6(), nn.Softsign(), nn.Mish(), nn.SELU(), nn.LogSoftmax(dim=1), nn.Hardswish(),
+    nn.GroupNorm(2, 4), nn.PReLU(),
+]
+EXACT = {
+    "slice_regions": lambda m: regions.slice_regions(m, ORIGIN, U, V),
+    "crossings": lambda m: regions.crossings(m, ORIGIN, U),
+    "density": lambda m: regions.density(m, ORIGIN, [0.0, 1.0], n_rays=2),
+    "preactivations_at_vertices": lambda m: boundaries.preactivations_at_vertices(m, REGIONS, ORIGIN, U, V),
+}
+
+
+@pytest.mark.parametrize("module", NOT_PIECEWISE_LINEAR, ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("function", EXACT, ids=str)
+def test_exact_regions_refuse_modules_that_are_not_relu_pieces(function, module):
+    model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), module, nn.Linear(4, 2))
+    with pytest.raises(ValueError) as info:
+        EXACT[function](model)
+    message = str(info.value)
+    assert type(module).__name__ in message and "Instead" in message
+
+
+def test_attention_is_refused_although_its_parts_are_linear():
+    class Attend(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inp = nn.Linear(2, 4)
+            self.attention = nn.MultiheadAttention(4, 1)
+
+        def forward(self, x):
+            h = self.inp(x)[:, None]
+            return self.attention(h, h, h)[0][:, 0]
+
+    with pytest.raises(ValueError, match="attention multiplies"):
+        regions.slice_regions(Attend(), ORIGIN, U, V)
+
+
+def test_a_parameter_free_module_of_your_own_is_allowed():
+    # A reshape or a residual add is the learner's own affine module: not refused.
+    class Double(nn.Module):
+        def forward(self, x):
+            return 2 * x
+
+    model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), Double(), nn.Linear(4, 2))
+    regs = regions.slice_regions(model, ORIGIN, U, V)
+    assert len(regs) > 1 and regs.areas.sum() == pytest.approx(4.0)
