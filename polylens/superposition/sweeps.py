@@ -1,13 +1,14 @@
 """Shipped sweeps too slow for a notebook: trained once, saved, checked at load.
 
-    python -m polylens.superposition.sweeps        # regenerate data/ (about 10 min on one core)
+    python -m polylens.superposition.sweeps        # regenerate data/ (about 12 min on one core)
 
 Two sweeps live in ``polylens/superposition/data/`` as ``.safetensors`` files
 (never pickle), each with its sha256 in ``manifest.json`` beside it:
 
 - ``dstar``: dimensions per feature D* against sparsity, the paper's "sticky
   fractions" figure, shrunk from its 400 features in 30 dimensions to
-  ``DSTAR["n_features"]`` in ``DSTAR["n_hidden"]`` so it trains in minutes;
+  ``DSTAR["n_features"]`` = 200 in ``DSTAR["n_hidden"]`` = 20 (557 s on one
+  core of a busy two-core machine: too slow for a notebook, so it ships);
 - ``phase_n2``: the n=2, m=1 phase diagram (which of two features a single
   hidden dimension keeps, or both as an antipodal pair), over feature
   density x relative importance, best of a few seeds per cell.
@@ -34,7 +35,7 @@ DATA = Path(__file__).parent / "data"
 MANIFEST = "manifest.json"
 
 # Feature probabilities from dense (1) to very sparse, log-spaced.
-DSTAR = dict(n_features=100, n_hidden=10, n_settings=20, p_min=1e-3, steps=4000, lr=1e-2, batch_size=1024, seed=0)
+DSTAR = dict(n_features=200, n_hidden=20, n_settings=20, p_min=1e-3, steps=4000, lr=1e-2, batch_size=1024, seed=0)
 PHASE = dict(n_density=12, n_importance=12, n_seeds=3, density_min=0.01, importance_range=10.0, steps=2000,
              lr=1e-2, batch_size=1024, seed=0)
 
