@@ -29,7 +29,10 @@ __all__ = ["CooccurrenceExplorer", "CooccurrenceView", "DictionaryExplorer", "Di
 
 
 def _number(value, name: str) -> float:
-    v = float(value)  # TypeError / ValueError for non-numbers
+    try:
+        v = float(value)  # TypeError / ValueError for non-numbers
+    except OverflowError:  # an int too large for a float
+        raise ValueError(f"{name} is too large") from None
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite")
     return v
@@ -107,8 +110,8 @@ class DictionaryExplorer:
             if l1v <= 0 or nv <= 0:
                 raise ValueError
         except (TypeError, ValueError):
-            message = (f"L1 must be a positive number and the dictionary size a positive integer; got {l1!r} and "
-                       f"{n_latents!r}. Showing L1=0.3 with 64 latents.")
+            message = (f"L1 must be a positive number and the dictionary size a positive integer; got "
+                       f"{str(l1)[:20]} and {str(n_latents)[:20]}. Showing L1=0.3 with 64 latents.")
             l1v, nv = 0.3, 64.0
         lv, size = _nearest(self.l1s, l1v, log=True), int(_nearest(self.sizes, nv))
         if not message and (abs(lv - l1v) > 1e-12 or size != nv):
@@ -239,7 +242,7 @@ class CooccurrenceExplorer:
             if not 0 <= c <= 1:
                 raise ValueError
         except (TypeError, ValueError):
-            message = f"co-occurrence is a probability in [0, 1]; got {cooccurrence!r}. Showing 0."
+            message = f"co-occurrence is a probability in [0, 1]; got {str(cooccurrence)[:20]}. Showing 0."
             c = 0.0
         near = _nearest(self.cooccurrences, c)
         if not message and abs(near - c) > 1e-12:

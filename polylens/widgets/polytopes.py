@@ -8,6 +8,7 @@ slider move only redraws.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from itertools import product
 
@@ -93,14 +94,19 @@ class PolytopeExplorer:
     # ------------------------------------------------------------ pure ---
 
     def view(self, width: int, depth: int, step: int, layer: int = 1, neuron: int = 0) -> PolytopeView:
-        """The geometry and readout for one state. ``layer`` counts from 1."""
-        width = min(self.widths, key=lambda w: abs(w - width))
-        depth = min(self.depths, key=lambda d: abs(d - depth))
-        step = min(self.steps, key=lambda s: abs(s - step))
+        """The geometry and readout for one state. ``layer`` counts from 1.
+
+        Values that were not precomputed, or are not numbers at all, show the
+        nearest (or default) state and say so in ``message``.
+        """
+        notes: list[str] = []
+        width = _snap(self.widths, width, "width", notes)
+        depth = _snap(self.depths, depth, "depth", notes)
+        step = _snap(self.steps, step, "train step", notes)
+        layer, neuron = _whole(layer, 1, "layer", notes), _whole(neuron, 0, "neuron", notes)
         sl = self.slices[width, depth, step]
-        message = ""
         if not 1 <= layer <= depth:
-            message = f"this network has {depth} hidden layer(s); showing layer {min(max(layer, 1), depth)}"
+            notes.append(f"this network has {depth} hidden layer(s); showing layer {min(max(layer, 1), depth)}")
             layer = min(max(layer, 1), depth)
         per_neuron = sl.hyperplanes[layer - 1]
         # The slider walks through the neurons whose hyperplanes cross this square;
@@ -108,10 +114,10 @@ class PolytopeExplorer:
         crossing = [j for j, segs in enumerate(per_neuron) if len(segs)]
         if not crossing:
             crossing = [0]
-            message = f"no neuron of layer {layer} changes state on this square"
+            notes.append(f"no neuron of layer {layer} changes state on this square")
         if not 0 <= neuron < len(crossing):
-            message = (f"{len(crossing)} neurons of layer {layer} cross this square (slider 0 to "
-                       f"{len(crossing) - 1}); showing the last")
+            notes.append(f"{len(crossing)} neurons of layer {layer} cross this square (slider 0 to "
+                         f"{len(crossing) - 1}); showing the {'first' if neuron < 0 else 'last'}")
             neuron = min(max(neuron, 0), len(crossing) - 1)
         unit = crossing[neuron]
         layer_lines = sl.layer_lines[layer - 1]
@@ -122,7 +128,7 @@ class PolytopeExplorer:
             f"state here (the rest are on or off everywhere). Gold: neuron {unit}, whose bent hyperplane has "
             f"{_pieces(highlight)} straight pieces here."
         )
-        return PolytopeView(sl.regions, layer_lines, highlight, sl.decision, readout, message)
+        return PolytopeView(sl.regions, layer_lines, highlight, sl.decision, readout, "; ".join(notes))
 
     # ---------------------------------------------------------- drawing ---
 
@@ -130,6 +136,10 @@ class PolytopeExplorer:
                color: str = "code") -> PolytopeView:
         """Compute the view for this state and redraw the figure (if built)."""
         view = self.view(width, depth, step, layer, neuron)
+        if not (isinstance(color, str) and color in COLORS):
+            note = f"colour by one of {', '.join(COLORS)}; showing 'code'"
+            view = PolytopeView(**{**view.__dict__, "message": "; ".join(filter(None, [view.message, note]))})
+            color = "code"
         if self.area is not None:
             self._draw(view, color)
             self.area.refresh()
@@ -141,7 +151,7 @@ class PolytopeExplorer:
         for artist in list(ax.collections):
             if artist is not self._points:
                 artist.remove()
-        values = view.regions.colors(color if color in COLORS else "code", output=1)
+        values = view.regions.colors(color, output=1)
         cmap = "tab20" if color == "code" else "viridis"
         polys = PolyCollection(view.regions.polygons, array=values, cmap=cmap, edgecolors="white",
                                linewidths=0.3, zorder=0)
@@ -177,6 +187,50 @@ class PolytopeExplorer:
         out = widgets.interactive_output(self.update, c)
         controls = widgets.VBox(list(c.values()) + [self._readout])
         return widgets.VBox([widgets.HBox([self.area.widget, controls]), out])
+
+
+def _number(value) -> float:
+    """``value`` as a float; NaN for anything that is not one number (None, text, arrays)."""
+    if isinstance(value, (str, bytes)):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:  # an int too large for a float: as far out as it gets
+        return math.inf if value > 0 else -math.inf
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _short(value) -> str:
+    """A repr short enough for a readout (10**400 has 401 digits)."""
+    text = repr(value)
+    return text if len(text) <= 24 else text[:20] + "..."
+
+
+def _snap(options: tuple, value, name: str, notes: list[str]):
+    """The option nearest to ``value``; a note in ``notes`` unless ``value`` is one."""
+    number = _number(value)
+    if math.isnan(number):
+        notes.append(f"{name} must be a number, got {_short(value)}; showing {options[0]}")
+        return options[0]
+    inside = min(max(number, min(options)), max(options))  # inf snaps to an end, not to options[0]
+    near = min(options, key=lambda o: abs(o - inside))
+    if number != near:
+        notes.append(f"{name} {_short(value)} was not precomputed; showing the nearest, {near}")
+    return near
+
+
+def _whole(value, default: int, name: str, notes: list[str]) -> int:
+    """``value`` as an int (rounded, with a note, if it is not a whole number); ``default`` if not a number."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    number = _number(value)
+    if not math.isfinite(number):
+        notes.append(f"{name} must be a whole number, got {_short(value)}; showing {default}")
+        return default
+    if not number.is_integer():
+        notes.append(f"{name} must be a whole number, got {_short(value)}; showing {round(number)}")
+    return round(number)
 
 
 def _pieces(segments: np.ndarray) -> int:

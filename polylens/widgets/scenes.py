@@ -51,13 +51,16 @@ class SceneExplorer:
 
     def view(self, obj: str = "duck", weather: str = "overcast", seed: int = 0) -> SceneView:
         """Render, reconstruct and classify one scene (cached: slider moves redraw only)."""
-        message = ""
-        if obj not in OBJECTS or weather not in WEATHERS:
-            message = f"choose an object from {OBJECTS} and a weather from {WEATHERS}"
-            obj, weather = (obj if obj in OBJECTS else OBJECTS[0]), (weather if weather in WEATHERS else WEATHERS[0])
-        if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= self.max_seed:
-            message = f"seed must be an int from 0 to {self.max_seed}; showing seed 0"
+        messages = []
+        # isinstance first: `array in OBJECTS` compares elementwise and cannot be a bool.
+        known_obj, known_weather = isinstance(obj, str) and obj in OBJECTS, isinstance(weather, str) and weather in WEATHERS
+        if not (known_obj and known_weather):
+            messages.append(f"choose an object from {OBJECTS} and a weather from {WEATHERS}")
+            obj, weather = (obj if known_obj else OBJECTS[0]), (weather if known_weather else WEATHERS[0])
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= self.max_seed:
+            messages.append(f"seed must be an int from 0 to {self.max_seed}; showing seed 0")
             seed = 0
+        message = "; ".join(messages)
         key = (obj, weather, int(seed))
         if key not in self._cache:
             self._cache[key] = self._compute(*key)

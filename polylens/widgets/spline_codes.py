@@ -115,8 +115,8 @@ class PathExplorer:
         messages = []
         try:
             t = float(t)
-        except (TypeError, ValueError):
-            messages.append(f"t must be a number in [0, 1], got {t!r}; showing t = 0.5")
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
+            messages.append(f"t must be a number in [0, 1], got {str(t)[:20]}; showing t = 0.5")
             t = 0.5
         if not np.isfinite(t):
             messages.append("t must be finite; showing t = 0.5")
@@ -128,6 +128,8 @@ class PathExplorer:
         if not isinstance(n_samples, (int, np.integer)) or n_samples not in self.samples:
             try:
                 wanted = float(n_samples)
+            except OverflowError:
+                wanted = float(self.sample_counts[-1])
             except (TypeError, ValueError):
                 wanted = float(self.sample_counts[0])
             nearest = min(self.sample_counts, key=lambda n: abs(n - wanted) if np.isfinite(wanted) else n)

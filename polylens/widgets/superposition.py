@@ -92,9 +92,14 @@ class SuperpositionExplorer:
             sparsity, decay = float(sparsity), float(decay)
             if not (math.isfinite(sparsity) and math.isfinite(decay)):
                 raise ValueError
-        except (TypeError, ValueError):
-            message = f"sparsity and decay must be numbers, got {sparsity!r} and {decay!r}; showing S=0.9, decay 1"
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
+            message = (f"sparsity and decay must be numbers, got {str(sparsity)[:20]} and {str(decay)[:20]}; "
+                       "showing S=0.9, decay 1")
             sparsity, decay = 0.9, 1.0
+        if not isinstance(live, (bool, np.bool_)):
+            note = f"live must be True or False, got {str(live)[:20]}; showing the precomputed model"
+            message = f"{message}; {note}" if message else note
+            live = False
         s = min(self.sparsities, key=lambda v: abs(v - sparsity))
         d = min(self.decays, key=lambda v: abs(v - decay))
         if not message and (abs(s - sparsity) > 1e-9 or abs(d - decay) > 1e-9):

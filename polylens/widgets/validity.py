@@ -91,19 +91,28 @@ class ValidityExplorer:
             "crossed": crossed,  # (alphas,) decoder boundaries crossed between alpha = 0 and each alpha
         }
 
+    def _scene(self, obj) -> str:
+        """``obj`` if it was scanned, else the first scanned scene (never raises, whatever ``obj`` is)."""
+        return obj if isinstance(obj, str) and obj in self.scans else next(iter(self.scans))
+
     def view(self, obj: str = "duck", alpha: float = 0.0) -> ValidityView:
         """The precomputed state nearest to ``alpha`` for base scene ``obj``."""
-        message = ""
-        if obj not in self.scans:
-            message, obj = f"scanned scenes: {sorted(self.scans)}", next(iter(self.scans))
+        messages = []
+        if not (isinstance(obj, str) and obj in self.scans):
+            messages.append(f"scanned scenes: {sorted(self.scans)}; showing {self._scene(obj)}")
+            obj = self._scene(obj)
         try:
             alpha = float(alpha)
-        except (TypeError, ValueError):
-            alpha, message = 0.0, "alpha must be a number"
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
+            messages.append(f"alpha must be a number, got {str(alpha)[:20]}; showing alpha = 0")
+            alpha = 0.0
         if not np.isfinite(alpha) or not self.alphas[0] <= alpha <= self.alphas[-1]:
-            message = f"alpha runs from {self.alphas[0]:g} to {self.alphas[-1]:g}; showing the nearest"
+            messages.append(f"alpha runs from {self.alphas[0]:g} to {self.alphas[-1]:g}; showing the nearest")
             alpha = 0.0 if not np.isfinite(alpha) else alpha
         k = int(np.abs(self.alphas - alpha).argmin())
+        if not messages and abs(self.alphas[k] - alpha) > 1e-9:
+            messages.append(f"alpha = {alpha:g} was not precomputed; showing the nearest, {self.alphas[k]:g}")
+        message = "; ".join(messages)
         scan = self.scans[obj]
         crossed = int(scan["crossed"][k])
         lo, hi = self.d.quantile(0.05), self.d.quantile(0.95)
@@ -123,7 +132,7 @@ class ValidityExplorer:
         """Compute the view and redraw (if the widget is built)."""
         view = self.view(obj, alpha)
         if self.area is not None:
-            scan = self.scans[obj if obj in self.scans else next(iter(self.scans))]
+            scan = self.scans[self._scene(obj)]
             self._image.set_data(view.image)
             self._marker.set_xdata([view.projection, view.projection])
             self._now.set_xdata([view.alpha, view.alpha])
