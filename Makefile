@@ -12,12 +12,13 @@ PIP_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 # Jupyter refuses to run as root (common in containers) unless told it may.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help lab test bench notebooks-clean clean
+.PHONY: help lab test bench binder-check notebooks-clean clean
 
 help:
 	@echo "make lab    - open the curriculum in JupyterLab (creates .venv on first use)"
 	@echo "make test   - run the unit tests and execute every notebook (nbval)"
 	@echo "make bench  - print the performance table (benchmarks/)"
+	@echo "make binder-check - build binder/'s environment and run every notebook in it"
 	@echo "make clean  - remove .venv and caches"
 
 $(STAMP): pyproject.toml
@@ -33,6 +34,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# The Binder dry run (tools/binder_check.py); `make test` runs it too (tests/binder/).
+binder-check: $(STAMP)
+	$(BIN)/python tools/binder_check.py
 
 notebooks-clean: $(STAMP)
 	$(BIN)/python tools/nbclean.py notebooks/*.ipynb
