@@ -36,11 +36,13 @@ from torch import nn
 from polylens import steer
 from polylens.hooks import capture
 from polylens.scenes.dataset import to_tensor
+from polylens.scenes.networks import SceneAutoencoder
 from polylens.scenes.render import OBJECTS, WEATHERS, render_batch
 from polylens.scenes.weights import Probes
 from polylens.spline import spline_code
+from polylens.superposition.sae import train_sae
 
-__all__ = ["METHODS", "Method", "Scenes", "Table", "evaluate", "prepare", "scenes", "score", "training_scenes"]
+__all__ = ["METHODS", "Method", "Scenes", "Table", "evaluate", "mask_maps", "prepare", "scenes", "score", "training_scenes"]
 
 SUNNY = "sunny"
 BASE_WEATHERS = tuple(w for w in WEATHERS if w != SUNNY)
@@ -110,6 +112,8 @@ class Method:
     layer: str
     context: Callable[[nn.Module, float], AbstractContextManager]
     note: str = ""
+    # What it was built from, to look at: "direction", "mask", "code_direction", "sae", "latent".
+    parts: dict = field(default_factory=dict)
 
 
 def _acts(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
@@ -123,30 +127,55 @@ def _prepare_add(model, layer, sunny, other, kind):
     gap = float(d.projections.mean() - d.baseline.mean())
     if kind == "add":
         return Method("add", layer, lambda m, s: steer.add(m, d, alpha=s * gap),
-                      "h + strength * gap * d, gap = mean sunny minus mean other projection")
+                      "h + strength * gap * d, gap = mean sunny minus mean other projection", {"direction": d})
     if kind == "add_if_below":
         threshold = float((d.projections.mean() + d.baseline.mean()) / 2)
         return Method("add_if_below", layer,
                       lambda m, s: steer.add(m, d, alpha=s * gap, when=steer.dot_below(d, threshold)),
-                      "the same, only where h.d is below the midpoint between the two means")
+                      "the same, only where h.d is below the midpoint between the two means",
+                      {"direction": d, "threshold": threshold})
     return Method("to_quantile", layer,
                   lambda m, s: steer.add_to_projection(m, d, quantile=float(np.clip(s, 0, 1))),
-                  "raise h.d to the strength-quantile of the sunny projections")
+                  "raise h.d to the strength-quantile of the sunny projections", {"direction": d})
 
 
 def _prepare_mask(model, layers, sunny, kind, other=None):
     preacts, codes = steer.preactivations(model, sunny, list(layers))
+    parts = {}
     if kind == "code_direction":
         _, other_codes = steer.preactivations(model, other, list(layers))
-        mask = steer.code_direction(codes, other_codes).to_mask(0.5, preacts=preacts)
+        parts["code_direction"] = steer.code_direction(codes, other_codes)
+        mask = parts["code_direction"].to_mask(0.5, preacts=preacts)
         note = "units whose on-rate differs by >= 0.5 between sunny and other, pushed toward the sunny side"
     else:
         mask = steer.code_mask(codes, agreement=0.9, preacts=preacts)
         note = "units 90% of sunny scenes agree on, pushed to that state"
-    return Method(kind, "+".join(layers), lambda m, s: steer.toward_mask(m, mask, strength=s), note)
+    return Method(kind, "+".join(layers), lambda m, s: steer.toward_mask(m, mask, strength=s), note,
+                  {**parts, "mask": mask})
 
 
-METHODS = ("add", "add_if_below", "to_quantile", "mask", "pathway_mask", "code_direction")
+# The dictionary for "sae_feature". The training scenes' codes span few dimensions, so 256
+# latents suffice; 600 short steps keep it to a few seconds on one core.
+SAE_SETTINGS = {"n_latents": 256, "l1": 0.03, "steps": 600, "batch_size": 128, "lr": 1e-3, "seed": 0}
+
+
+def _prepare_sae(model, layer, sunny, other):
+    pos, neg = _acts(model, sunny, layer), _acts(model, other, layer)
+    data = torch.cat([pos, neg]).flatten(1)
+    # Unit mean norm, so one L1 coefficient suits any layer's scale.
+    scale = float(data.norm(dim=1).mean().clamp(min=1e-8))
+    cfg = SAE_SETTINGS
+    sae = train_sae(data / scale, n_latents=cfg["n_latents"], l1=cfg["l1"], steps=cfg["steps"],
+                    batch_size=cfg["batch_size"], lr=cfg["lr"], seed=cfg["seed"], progress=False)
+    d = steer.sae_direction(sae, pos, neg, layer, scale=scale)
+    gap = float(d.projections.mean() - d.baseline.mean())
+    latent = int(steer.separation(sae, pos, neg, scale).argmax())
+    return Method("sae_feature", layer, lambda m, s: steer.add(m, d, alpha=s * gap),
+                  f"h + strength * gap * atom of the SAE latent ({latent}) that best separates sunny from other",
+                  {"direction": d, "sae": sae, "latent": latent, "scale": scale})
+
+
+METHODS = ("add", "add_if_below", "to_quantile", "mask", "pathway_mask", "code_direction", "sae_feature")
 
 
 def prepare(model: nn.Module, method: str, layers: Sequence[str], sunny: torch.Tensor,
@@ -161,6 +190,8 @@ def prepare(model: nn.Module, method: str, layers: Sequence[str], sunny: torch.T
     layers = [layers] if isinstance(layers, str) else list(layers)
     if method in ("add", "add_if_below", "to_quantile"):
         return _prepare_add(model, layers[-1], sunny, other, method)
+    if method == "sae_feature":
+        return _prepare_sae(model, layers[-1], sunny, other)
     if method == "mask":
         return _prepare_mask(model, layers[-1:], sunny, "mask")
     return _prepare_mask(model, layers, sunny, method if method == "code_direction" else "pathway_mask", other)
@@ -211,6 +242,29 @@ class Table:
         """The method row with the highest test success at its chosen strength."""
         return self.chosen()[0]
 
+    def reference(self, name: str) -> dict:
+        """The "no steering" or "oracle" row."""
+        return next(r for r in self.rows if r["method"] == name)
+
+    def by_weather(self) -> str:
+        """Test success of each chosen method by the weather the scene was photographed in."""
+        weathers = list(self.rows[0]["by_weather"])
+        head = f"{'method':<15}" + "".join(f"{w:>10}" for w in weathers)
+        lines = [head, "-" * len(head)]
+        for r in [self.reference("oracle")] + self.chosen():
+            lines.append(f"{r['method']:<15}" + "".join(f"{r['by_weather'][w]:>10.0%}" for w in weathers))
+        return "\n".join(lines)
+
+    def curves(self, key: str = "success") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """method -> (strengths, ``key`` at each strength) on the test split, for plotting."""
+        out: dict[str, tuple[list, list]] = {}
+        for r in self.rows:
+            if r["method"] not in ("no steering", "oracle"):
+                xs, ys = out.setdefault(r["method"], ([], []))
+                xs.append(float(r["strength"]))
+                ys.append(float(r[key]))
+        return {m: (np.array(xs), np.array(ys)) for m, (xs, ys) in out.items()}
+
     def __str__(self) -> str:
         head = f"{'method':<15}{'layer':<28}{'strength':>9}{'success':>9}{'duck':>7}{'P(sunny)':>10}{'object':>8}{'rel.err':>9}"
         lines = [head, "-" * len(head)]
@@ -223,9 +277,13 @@ class Table:
         return "\n".join(lines)
 
 
-def _row(method: str, layer: str, strength, scores: dict, ducks: np.ndarray, **extra) -> dict:
+def _row(method: str, layer: str, strength, scores: dict, data: Scenes, **extra) -> dict:
     row = {"method": method, "layer": layer, "strength": strength, **_summary(scores)}
+    ducks = data.objects == OBJECTS.index("duck")
     row["duck_success"] = _summary(scores, ducks)["success"] if ducks.any() else float("nan")
+    # Success by the weather the scene was photographed in: "sunny" may not be one displacement.
+    row["by_weather"] = {WEATHERS[w]: float(scores["success"][data.weathers == w].mean())
+                         for w in np.unique(data.weathers)}
     return {**row, **extra}
 
 
@@ -256,17 +314,16 @@ def evaluate(
     plans = plans or default_plans()
     sunny, other = training_scenes(n_train)
     val, test = scenes("val", n_val), scenes("test", n_test)
-    ducks = test.objects == OBJECTS.index("duck")
     table = Table()
-    table.rows.append(_row("no steering", "-", "-", score(model, probes, test), ducks))
-    table.rows.append(_row("oracle", "-", "-", score(model, probes, test, model(test.truth)), ducks))
+    table.rows.append(_row("no steering", "-", "-", score(model, probes, test), test))
+    table.rows.append(_row("oracle", "-", "-", score(model, probes, test, model(test.truth)), test))
     for name, layers in plans:
         method = prepare(model, name, layers, sunny, other)
         chosen = _choose(model, probes, method, val, strengths)
         for s in strengths:
             with method.context(model, s):
                 steered = model(test.images)
-            table.rows.append(_row(name, method.layer, s, score(model, probes, test, steered), ducks,
+            table.rows.append(_row(name, method.layer, s, score(model, probes, test, steered), test,
                                    chosen=(s == chosen), note=method.note))
     return table
 
@@ -285,7 +342,25 @@ def _choose(model, probes, method: Method, val: Scenes, strengths: Sequence[floa
 
 def default_plans() -> list[tuple[str, list[str]]]:
     """Every method at the bottleneck; masks also along a decoder pathway."""
-    bottleneck = "encoder.10"
-    pathway = ["encoder.10", "decoder.1", "decoder.4"]
+    bottleneck, pathway = SceneAutoencoder.BOTTLENECK, list(SceneAutoencoder.PATHWAY)
     return [("add", [bottleneck]), ("add_if_below", [bottleneck]), ("to_quantile", [bottleneck]),
-            ("mask", [bottleneck]), ("pathway_mask", pathway), ("code_direction", pathway)]
+            ("mask", [bottleneck]), ("pathway_mask", pathway), ("code_direction", pathway),
+            ("sae_feature", [bottleneck])]
+
+
+def mask_maps(model: SceneAutoencoder, mask: steer.SteeringMask) -> dict[str, np.ndarray]:
+    """Where in the picture a spline-code mask lives.
+
+    Returns, for each layer of ``mask``, a (2, H, W) array: how many of the
+    mask's units at each spatial position of that layer's feature map it
+    wants *on* (``[0]``) and *off* (``[1]``), summed over channels.
+    """
+    maps = {}
+    for layer in mask.layers:
+        channels, h, w = model.unit_shape(layer.name.split("#")[0])
+        index, state = mask.layer(layer.name)
+        counts = np.zeros((2, h * w))
+        np.add.at(counts[0], index[state] % (h * w), 1)
+        np.add.at(counts[1], index[~state] % (h * w), 1)
+        maps[layer.name] = counts.reshape(2, h, w)
+    return maps

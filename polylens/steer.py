@@ -47,6 +47,8 @@ __all__ = [
     "mean_difference",
     "paired_pca",
     "preactivations",
+    "sae_direction",
+    "separation",
     "toward_mask",
 ]
 
@@ -139,6 +141,47 @@ def _direction(layer: str, vec: torch.Tensor, pos: torch.Tensor, neg: torch.Tens
     unit = (vec / norm).detach()
     flat = unit.flatten()
     return FeatureDirection(layer, unit, (pos.flatten(1) @ flat).detach(), (neg.flatten(1) @ flat).detach())
+
+
+def separation(sae: nn.Module, pos: torch.Tensor, neg: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """(n_latents,) how well each dictionary latent tells ``pos`` from ``neg``.
+
+    The gap between the latent's mean activation on the two sets, in units of
+    their pooled standard deviation (a latent that fires on every sunny
+    scene and on no other scores high). ``scale``: the dictionary was
+    trained on activations divided by it.
+    """
+    pos, neg = _check_acts(pos, None, "pos"), _check_acts(neg, pos.shape[1:], "neg")
+    with torch.no_grad():
+        a, b = sae.encode(pos.flatten(1) / scale), sae.encode(neg.flatten(1) / scale)
+    spread = ((a.var(0) + b.var(0)) / 2).sqrt()
+    return (a.mean(0) - b.mean(0)) / (spread + 1e-6 * spread.max().clamp(min=1e-12))
+
+
+def sae_direction(
+    sae: nn.Module, pos: torch.Tensor, neg: torch.Tensor, layer: str = "", *, scale: float = 1.0,
+    latent: int | None = None,
+) -> FeatureDirection:
+    """The dictionary atom of the latent that best separates ``pos`` from ``neg``.
+
+    Args:
+        sae: a sparse autoencoder over this layer's activations (an
+            :class:`polylens.superposition.SAE`: ``encode`` and unit-norm
+            ``dictionary`` rows).
+        pos, neg: (n, ...) and (m, ...) activations at ``layer``.
+        scale: the SAE was trained on activations divided by ``scale``.
+        latent: use this latent instead of the best-separating one.
+    """
+    scale = _finite(scale, "scale")
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    scores = separation(sae, pos, neg, scale)
+    if latent is None:
+        latent = int(scores.argmax())
+    if not (isinstance(latent, int) and 0 <= latent < len(scores)):
+        raise ValueError(f"latent must be an int in [0, {len(scores)}), got {latent!r}")
+    atom = sae.dictionary[latent].to(pos.dtype).reshape(pos.shape[1:])
+    return _direction(layer, atom, pos, neg)
 
 
 # ------------------------------------------------------------------ gates ---

@@ -40,15 +40,18 @@ def test_autoencoder_is_relu_and_affine_only():
         if name:
             assert isinstance(module, allowed), f"{name} is {type(module).__name__}: not ReLU or affine"
     names = dict(model.named_modules())
-    assert isinstance(names["encoder.10"], nn.ReLU)  # the bottleneck
-    assert isinstance(names["decoder.1"], nn.ReLU)
+    assert isinstance(names[model.BOTTLENECK], nn.ReLU)  # the bottleneck
+    assert all(isinstance(names[n], nn.ReLU) for n in model.PATHWAY)
 
 
 def test_autoencoder_shapes_and_bad_input():
     model = SceneAutoencoder()
     x = torch.rand(2, 3, 64, 64)
     z = model.encode(x)
-    assert z.shape == (2, 64) and (z >= 0).all()
+    assert z.shape == (2, 8 * 8 * 8) and (z >= 0).all()  # 8 maps of 8 x 8
+    assert [model.unit_shape(n) for n in model.PATHWAY] == [(8, 8, 8), (32, 8, 8), (32, 16, 16)]
+    with pytest.raises(ValueError, match="no layer"):
+        model.unit_shape("encoder.99")
     assert model.decode(z).shape == (2, 3, 64, 64)
     with pytest.raises(ValueError, match="permute"):
         model(torch.rand(2, 64, 64, 3))

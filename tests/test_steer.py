@@ -150,3 +150,31 @@ def test_code_directions_and_their_interaction():
     assert a.wants().tolist() == [1, 0, -1, 0]
     assert b.wants().tolist() == [1, -1, 0, -1]
     assert a.interaction(b) == {"only_self": 1, "only_other": 2, "both": 1, "both_agree": 1, "both_conflict": 0}
+
+
+# ------------------------------------------------------- SAE directions ---
+
+
+def test_sae_direction_picks_the_latent_that_separates_the_sets():
+    from polylens.superposition import SAE
+
+    sae = SAE(dim=4, n_latents=3, seed=0)
+    with torch.no_grad():  # latent 2 reads axis 1; the others read axes 0 and 3
+        atoms = torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 1.0], [0, 1.0, 0, 0]])
+        sae.decoder.weight.copy_(atoms.T)
+        sae.encoder.weight.copy_(atoms)
+        sae.encoder.bias.zero_()
+    gen = torch.Generator().manual_seed(0)
+    neg = torch.rand(50, 4, generator=gen)
+    pos = neg.clone()
+    pos[:, 1] += 3.0  # only axis 1 tells them apart
+    assert int(steer.separation(sae, pos, neg).argmax()) == 2
+    d = steer.sae_direction(sae, pos, neg, layer="h")
+    assert torch.allclose(d.vector, torch.tensor([0, 1.0, 0, 0]))
+    assert d.projections.mean() - d.baseline.mean() == pytest.approx(3.0, abs=1e-5)
+    scaled = steer.sae_direction(sae, 10 * pos, 10 * neg, layer="h", scale=10.0)  # trained on data / 10
+    assert torch.allclose(scaled.vector, d.vector)
+    with pytest.raises(ValueError, match="latent must be"):
+        steer.sae_direction(sae, pos, neg, latent=7)
+    with pytest.raises(ValueError, match="scale must be positive"):
+        steer.sae_direction(sae, pos, neg, scale=0.0)

@@ -16,7 +16,7 @@ def explorer():
     ae, probes = load_autoencoder(), load_probes()
     sunny, other = compose.training_scenes(4)
     with torch.no_grad():
-        d = steer.mean_difference(ae.encoder(sunny), ae.encoder(other), layer="encoder.10")
+        d = steer.mean_difference(ae.encoder(sunny), ae.encoder(other), layer=ae.BOTTLENECK)
     return ValidityExplorer(ae, probes, d, alphas=np.linspace(-0.5, 1.5, 5))
 
 

@@ -6,8 +6,9 @@ autoencoder is one piecewise-affine map: spline codes and exact polytopes
 apply to it, layer by layer. Modules are addressed by name::
 
     ae = SceneAutoencoder()
-    ae.encoder        # nn.Sequential: "encoder.0" ... "encoder.10" (the bottleneck ReLU)
-    ae.decoder        # nn.Sequential: "decoder.0" ... "decoder.9"
+    ae.encoder        # nn.Sequential: "encoder.0" ... "encoder.8" (the bottleneck ReLU)
+    ae.decoder        # nn.Sequential: "decoder.0" ... "decoder.7"
+    ae.BOTTLENECK     # "encoder.8"
     z = ae.encode(x)  # (batch, latent) non-negative codes
     y = ae.decode(z)  # (batch, 3, 64, 64) images (not clamped: keep it affine)
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from polylens.hooks import capture
 from polylens.models import seeded
 
 __all__ = ["SceneAutoencoder", "SceneProbe", "check_images"]
@@ -41,19 +43,28 @@ def check_images(x: torch.Tensor, size: int) -> None:
 
 
 class SceneAutoencoder(nn.Module):
-    """Conv encoder -> ``latent``-dim ReLU bottleneck -> transposed-conv decoder, for (batch, 3, 64, 64).
+    """Conv encoder -> spatial ReLU bottleneck -> conv decoder, for (batch, 3, 64, 64).
 
-    Each stride-2 convolution halves the side (64 -> 32 -> 16 -> 8 -> 4);
-    the decoder mirrors it. ``width`` is the channel count of the first layer
-    (later layers use 2 * width).
+    Three stride-2 convolutions take the side from 64 to 8; a 3x3 convolution
+    then makes ``channels`` maps of 8 x 8, flattened into the bottleneck code
+    of ``channels * 64`` non-negative numbers (``encoder.8``, a ReLU). The
+    decoder mirrors it. Each bottleneck unit sees one patch of the picture:
+    the code keeps *where* things are, which is what lets the network
+    reconstruct combinations it never saw (a sunny duck) from parts it did
+    (a duck; the sun and sky over a boat). ``width`` is the channel count of
+    the first layer (later layers use 2 * width).
     """
 
-    def __init__(self, latent: int = 64, width: int = 16, size: int = 64, *, seed: int = 0) -> None:
+    BOTTLENECK = "encoder.8"
+    # A three-layer pathway for multi-layer spline codes: bottleneck, then two decoder ReLUs.
+    PATHWAY = ("encoder.8", "decoder.2", "decoder.4")
+
+    def __init__(self, channels: int = 8, width: int = 16, size: int = 64, *, seed: int = 0) -> None:
         super().__init__()
         if size != 64:
             raise ValueError(f"SceneAutoencoder is built for 64x64 scenes; got size={size}")
-        if latent < 1 or width < 1:
-            raise ValueError(f"latent and width must be positive ints; got latent={latent}, width={width}")
+        if not (isinstance(channels, int) and isinstance(width, int)) or channels < 1 or width < 1:
+            raise ValueError(f"channels and width must be positive ints; got channels={channels!r}, width={width!r}")
         w2 = 2 * width
         with seeded(seed):
             self.encoder = nn.Sequential(
@@ -63,17 +74,13 @@ class SceneAutoencoder(nn.Module):
                 nn.ReLU(),
                 nn.Conv2d(w2, w2, 4, stride=2, padding=1),  # 8x8
                 nn.ReLU(),
-                nn.Conv2d(w2, w2, 4, stride=2, padding=1),  # 4x4
-                nn.ReLU(),
+                nn.Conv2d(w2, channels, 3, padding=1),  # 8x8, `channels` maps
                 nn.Flatten(),
-                nn.Linear(w2 * 16, latent),
-                nn.ReLU(),  # the bottleneck: a code of non-negative features
+                nn.ReLU(),  # the bottleneck: a flat code of non-negative features
             )
             self.decoder = nn.Sequential(
-                nn.Linear(latent, w2 * 16),
-                nn.ReLU(),
-                nn.Unflatten(1, (w2, 4, 4)),
-                nn.ConvTranspose2d(w2, w2, 4, stride=2, padding=1),  # 8x8
+                nn.Unflatten(1, (channels, 8, 8)),
+                nn.Conv2d(channels, w2, 3, padding=1),  # 8x8
                 nn.ReLU(),
                 nn.ConvTranspose2d(w2, w2, 4, stride=2, padding=1),  # 16x16
                 nn.ReLU(),
@@ -81,7 +88,8 @@ class SceneAutoencoder(nn.Module):
                 nn.ReLU(),
                 nn.ConvTranspose2d(width, 3, 4, stride=2, padding=1),  # 64x64, no squashing: stays affine
             )
-        self.config = {"latent": latent, "width": width, "size": size}
+        self.config = {"channels": channels, "width": width, "size": size}
+        self.latent = channels * 64
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, 3, 64, 64) images -> (batch, latent) bottleneck codes (after the ReLU)."""
@@ -90,15 +98,28 @@ class SceneAutoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(batch, latent) codes -> (batch, 3, 64, 64) images; clamp to [0, 1] only for display."""
-        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.config["latent"]:
+        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.latent:
             shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
-            raise ValueError(f"expected codes shaped (batch, {self.config['latent']}); got {shape}")
-        if not z.is_floating_point():
-            raise TypeError(f"expected float codes (e.g. from encode); got dtype {z.dtype}")
+            raise ValueError(f"expected codes shaped (batch, {self.latent}); got {shape}")
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+    def unit_shape(self, name: str) -> tuple[int, int, int]:
+        """(channels, height, width) of module ``name``'s output, one example.
+
+        The flat bottleneck (and the decoder's Unflatten) read as the
+        ``channels`` x 8 x 8 maps they are, so every layer has a spatial layout.
+        """
+        modules = dict(self.named_modules())
+        if name not in modules or name in ("", "encoder", "decoder"):
+            layers = [n for n in modules if n.count(".") == 1]
+            raise ValueError(f"no layer {name!r} in the autoencoder; choose one of {layers}")
+        with torch.no_grad(), capture(self, name) as cache:
+            self(torch.zeros(1, 3, 64, 64))
+        shape = tuple(cache[name].shape[1:])
+        return shape if len(shape) == 3 else (self.config["channels"], 8, 8)
 
 
 class SceneProbe(nn.Module):

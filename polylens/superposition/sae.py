@@ -169,15 +169,17 @@ def train_sae(
     sae = SAE(x.shape[1], n_latents, seed=seed)
     gen = generator(seed + 1)
     opt = torch.optim.Adam(sae.parameters(), lr=lr)
-    for _ in tqdm(range(steps), disable=not progress, desc="SAE", leave=False):
-        batch = x[torch.randint(0, x.shape[0], (batch_size,), generator=gen)]
-        c = sae.encode(batch)
-        recon = ((sae.decode(c) - batch) ** 2).sum(dim=1).mean()
-        loss = recon + l1 * c.abs().sum(dim=1).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sae.normalize_decoder()
+    # Training works even when called inside torch.no_grad() (e.g. from an evaluation).
+    with torch.enable_grad():
+        for _ in tqdm(range(steps), disable=not progress, desc="SAE", leave=False):
+            batch = x[torch.randint(0, x.shape[0], (batch_size,), generator=gen)]
+            c = sae.encode(batch)
+            recon = ((sae.decode(c) - batch) ** 2).sum(dim=1).mean()
+            loss = recon + l1 * c.abs().sum(dim=1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sae.normalize_decoder()
     return sae
 
 

@@ -11,7 +11,8 @@ from polylens.widgets.dictionaries import CooccurrenceExplorer, DictionaryExplor
 from polylens.widgets.polytopes import PolytopeExplorer
 from polylens.widgets.scenes import SceneExplorer
 from polylens.widgets.spline_codes import PathExplorer
+from polylens.widgets.studio import SunnyDuckStudio
 from polylens.widgets.superposition import SuperpositionExplorer
 from polylens.widgets.validity import ValidityExplorer
 
-__all__ = ["CooccurrenceExplorer", "DictionaryExplorer", "PathExplorer", "PolytopeExplorer", "SceneExplorer", "SuperpositionExplorer", "ValidityExplorer"]
+__all__ = ["CooccurrenceExplorer", "DictionaryExplorer", "PathExplorer", "PolytopeExplorer", "SceneExplorer", "SunnyDuckStudio", "SuperpositionExplorer", "ValidityExplorer"]

@@ -1,0 +1,261 @@
+"""The sunny-duck studio for notebook 06: steer one duck, compare with the answer key.
+
+Pick a duck (a scene seed and the weather it was photographed in), pick a
+steering method, slide its strength (and, for conditional addition, the
+threshold of its gate), and see side by side: the duck as the autoencoder
+reconstructs it, the steered picture, and the ground truth (the same scene
+rendered on a sunny day). The independent probes say whether the steered
+picture is sunny and still a duck; a small plot shows how both change with
+strength for this duck, so the trade-off is visible at a glance.
+
+Every (duck, method, strength, threshold) state is computed up front through
+the library's own steering contexts, per example; sliders only redraw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import nn
+
+from polylens import steer
+from polylens.compose import SUNNY, Method, scenes
+from polylens.hooks import capture
+from polylens.scenes import OBJECTS, WEATHERS, Probes
+from polylens.widgets.figure import FigureArea
+
+GATED = "add_if_below"  # the method whose gate the threshold slider moves
+DUCK = OBJECTS.index("duck")
+
+
+@dataclass
+class StudioView:
+    """What one (duck, method, strength, threshold) shows."""
+
+    original: np.ndarray  # (64, 64, 3) the duck as the autoencoder reconstructs it
+    steered: np.ndarray  # (64, 64, 3) decoded after steering, clipped to [0, 1]
+    truth: np.ndarray  # (64, 64, 3) the same scene rendered sunny
+    p_sunny: float
+    p_duck: float
+    object_guess: str
+    success: bool  # the weather probe says sunny and the object probe says duck
+    rel_error: float  # pixel error against the truth / the autoencoder's own error on the truth
+    strength: float
+    threshold: float | None
+    gate_open: bool | None  # for the gated method: did this duck pass the gate?
+    readout: str
+    message: str = ""
+
+
+def _u8(images: torch.Tensor) -> np.ndarray:
+    # (n, 3, 64, 64) floats -> (n, 64, 64, 3) uint8: a quarter of the memory, invisible on screen.
+    return (images.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+
+
+class SunnyDuckStudio:
+    """Steer held-out ducks toward sunny with each prepared method.
+
+    Args:
+        autoencoder: the scene autoencoder (image in, image out).
+        probes: the independent object and weather probes.
+        methods: name -> :class:`polylens.compose.Method`, prepared on training scenes
+            (see :func:`polylens.compose.prepare`).
+        n_ducks: ducks per base weather, from the test split (never used to build a method).
+        strengths: the strength grid every method is precomputed on.
+        n_thresholds: gate thresholds for ``add_if_below``, spread over the training
+            projections of other and sunny scenes.
+    """
+
+    def __init__(self, autoencoder: nn.Module, probes: Probes, methods: dict[str, Method], *, n_ducks: int = 4,
+                 strengths=np.linspace(0, 3, 13), n_thresholds: int = 7) -> None:
+        if not methods or not all(isinstance(m, Method) for m in methods.values()):
+            raise TypeError("methods must be a non-empty dict of name -> polylens.compose.Method")
+        if not isinstance(n_ducks, int) or n_ducks < 1:
+            raise ValueError(f"n_ducks must be a positive int, got {n_ducks!r}")
+        self.ae, self.probes, self.methods = autoencoder.eval(), probes, dict(methods)
+        self.strengths = np.round(np.asarray(strengths, dtype=float), 6)
+        if self.strengths.ndim != 1 or len(self.strengths) < 2 or not np.isfinite(self.strengths).all():
+            raise ValueError("strengths must be a 1-D grid of at least two finite numbers")
+        self.data = scenes("test", n_ducks, objects=("duck",))
+        self.ducks = [(WEATHERS[w], int(s)) for w, s in zip(self.data.weathers, self.data.seeds)]
+        self.thresholds = self._threshold_grid(n_thresholds)
+        self._precompute()
+        self.area: FigureArea | None = None
+
+    # ----------------------------------------------------------- compute ---
+
+    def _threshold_grid(self, n: int) -> np.ndarray | None:
+        gated = self.methods.get(GATED)
+        if gated is None:
+            return None
+        d = gated.parts["direction"]
+        lo, hi = float(d.baseline.min()), float(d.projections.max())
+        return np.round(np.linspace(lo, hi, n), 4)
+
+    @torch.no_grad()
+    def _scores(self, out: torch.Tensor) -> dict[str, np.ndarray]:
+        out = out.clamp(0, 1)
+        p_w = torch.softmax(self.probes.weather(out), 1)
+        p_o = torch.softmax(self.probes.object(out), 1)
+        err = ((out - self.data.truth) ** 2).mean((1, 2, 3))
+        return {"images": _u8(out), "p_sunny": p_w[:, WEATHERS.index(SUNNY)].numpy(),
+                "sunny": (p_w.argmax(1) == WEATHERS.index(SUNNY)).numpy(), "p_duck": p_o[:, DUCK].numpy(),
+                "object": p_o.argmax(1).numpy(), "rel_error": (err / self._own).numpy()}
+
+    @torch.no_grad()
+    def _precompute(self) -> None:
+        x = self.data.images
+        truth_rec = self.ae(self.data.truth).clamp(0, 1)
+        self._own = ((truth_rec - self.data.truth) ** 2).mean((1, 2, 3)).clamp(min=1e-8)
+        self._original = _u8(self.ae(x))
+        self._truth = _u8(self.data.truth)
+        # results[(method, threshold or None)] = list over strengths of per-duck scores
+        self.results: dict[tuple[str, float | None], list[dict]] = {}
+        for name, method in self.methods.items():
+            for thr in (self.thresholds if name == GATED else [None]):
+                runs = []
+                for s in self.strengths:
+                    with self._context(name, method, float(s), thr):
+                        runs.append(self._scores(self.ae(x)))
+                self.results[(name, thr)] = runs
+        if self.thresholds is not None:
+            d = self.methods[GATED].parts["direction"]
+            with capture(self.ae, d.layer) as cache:
+                self.ae(x)
+            self._projection = d.project(cache[d.layer]).numpy()
+
+    def _context(self, name: str, method: Method, strength: float, threshold: float | None):
+        if threshold is None:
+            return method.context(self.ae, strength)
+        d = method.parts["direction"]
+        gap = float(d.projections.mean() - d.baseline.mean())
+        return steer.add(self.ae, d, alpha=strength * gap, when=steer.dot_below(d, threshold))
+
+    # -------------------------------------------------------------- view ---
+
+    def _pick(self, options: list, value, what: str, messages: list[str]):
+        if value in options:
+            return value
+        messages.append(f"{what} must be one of {options}; got {value!r}, showing {options[0]!r}")
+        return options[0]
+
+    def _nearest(self, grid: np.ndarray, value, what: str, messages: list[str]) -> int:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not np.isfinite(value):
+            messages.append(f"{what} must be a number; showing {grid[0]:g}")
+            return 0
+        if not grid[0] - 1e-9 <= value <= grid[-1] + 1e-9:
+            messages.append(f"{what} runs from {grid[0]:g} to {grid[-1]:g}; showing the nearest")
+        return int(np.abs(grid - value).argmin())
+
+    def view(self, duck: int = 0, method: str | None = None, strength: float = 1.0,
+             threshold: float | None = None) -> StudioView:
+        """The precomputed state of duck number ``duck`` (see ``self.ducks``) nearest to the sliders."""
+        messages: list[str] = []
+        names = list(self.methods)
+        method = self._pick(names, names[0] if method is None else method, "method", messages)
+        if not isinstance(duck, (int, np.integer)) or not 0 <= duck < len(self.ducks):
+            messages.append(f"duck must be an int from 0 to {len(self.ducks) - 1}; showing duck 0")
+            duck = 0
+        k = self._nearest(self.strengths, strength, "strength", messages)
+        thr = None
+        if method == GATED:
+            default = self.thresholds[len(self.thresholds) // 2]
+            thr = self.thresholds[self._nearest(self.thresholds, default if threshold is None else threshold,
+                                                "threshold", messages)]
+        r = self.results[(method, thr)][k]
+        return self._view(int(duck), method, k, thr, r, "; ".join(messages))
+
+    def _view(self, i: int, method: str, k: int, thr: float | None, r: dict, message: str) -> StudioView:
+        weather, seed = self.ducks[i]
+        guess = OBJECTS[r["object"][i]]
+        success = bool(r["sunny"][i] and r["object"][i] == DUCK)
+        gate = None if thr is None else bool(self._projection[i] < thr)
+        verdict = "<b style='color:green'>a sunny duck</b>" if success else "<b style='color:firebrick'>not a sunny duck</b>"
+        lines = [
+            f"Duck {i} (seed {seed}, photographed {weather}), <b>{method}</b> at strength {self.strengths[k]:g}: "
+            f"{verdict}. Probes: P(sunny) = {r['p_sunny'][i]:.2f}, object = <b>{guess}</b> "
+            f"(P(duck) = {r['p_duck'][i]:.2f}); pixel error {r['rel_error'][i]:.1f}x the autoencoder's own on the truth.",
+            f"<i>{self.methods[method].note}</i>",
+        ]
+        if thr is not None:
+            lines.append(f"Gate: this duck's projection h.d = {self._projection[i]:.2f} is "
+                         f"{'below' if gate else 'not below'} the threshold {thr:.2f}, so it is "
+                         f"<b>{'steered' if gate else 'left alone'}</b>.")
+        return StudioView(self._original[i], r["images"][i], self._truth[i], float(r["p_sunny"][i]),
+                          float(r["p_duck"][i]), guess, success, float(r["rel_error"][i]),
+                          float(self.strengths[k]), thr, gate, "<br>".join(lines), message)
+
+    def curve(self, duck: int, method: str, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(P(sunny), P(duck)) over the strength grid for one duck and method, each (strengths,)."""
+        runs = self.results[(method, threshold if method == GATED else None)]
+        return np.array([r["p_sunny"][duck] for r in runs]), np.array([r["p_duck"][duck] for r in runs])
+
+    # ----------------------------------------------------------- widget ---
+
+    def update(self, duck: int = 0, method: str | None = None, strength: float = 1.0,
+               threshold: float | None = None) -> StudioView:
+        """Compute the view and redraw (if the widget is built)."""
+        view = self.view(duck, method, strength, threshold)
+        if self.area is not None:
+            name = method if method in self.methods else next(iter(self.methods))
+            i = duck if isinstance(duck, (int, np.integer)) and 0 <= duck < len(self.ducks) else 0
+            for im, picture in zip(self._images, (view.original, view.steered, view.truth)):
+                im.set_data(picture)
+            p_sunny, p_duck = self.curve(i, name, view.threshold)
+            self._sunny_line.set_ydata(p_sunny)
+            self._duck_line.set_ydata(p_duck)
+            self._now.set_xdata([view.strength, view.strength])
+            self.area.refresh()
+            self._readout.value = view.readout + (f"<br><i>{view.message}</i>" if view.message else "")
+            if self._threshold is not None:
+                self._threshold.disabled = name != GATED
+        return view
+
+    def widget(self, duck: int = 0, method: str | None = None, strength: float = 1.0):
+        """Duck and method pickers, strength and threshold sliders, four panels and a readout."""
+        import ipywidgets as widgets
+
+        with plt.ioff():
+            fig, axes = plt.subplots(1, 4, figsize=(11, 2.9), gridspec_kw={"width_ratios": [1, 1, 1, 1.5]})
+        blank = np.zeros((64, 64, 3), np.uint8)
+        self._images = [ax.imshow(blank) for ax in axes[:3]]
+        for ax, title in zip(axes[:3], ("the duck (reconstructed)", "steered toward sunny", "answer key: same scene, sunny")):
+            ax.set(xticks=[], yticks=[])
+            ax.set_title(title, fontsize=9)
+        ax = axes[3]
+        zeros = np.zeros_like(self.strengths)
+        (self._sunny_line,) = ax.plot(self.strengths, zeros, color="goldenrod", lw=2, label="P(sunny)")
+        (self._duck_line,) = ax.plot(self.strengths, zeros, color="tab:blue", lw=2, label="P(duck)")
+        self._now = ax.axvline(strength, color="red", lw=1.5)
+        ax.set(xlabel="strength", ylim=(-0.03, 1.03), title="this duck, this method")
+        ax.legend(fontsize=8, loc="center right")
+        fig.tight_layout()
+        self.area = FigureArea(fig)
+        self._readout = widgets.HTML()
+        options = [(f"{i}: seed {s}, {w}", i) for i, (w, s) in enumerate(self.ducks)]
+        names = list(self.methods)
+        controls = {
+            "duck": widgets.Dropdown(options=options, value=duck, description="duck"),
+            "method": widgets.Dropdown(options=names, value=method if method in names else names[0],
+                                       description="method"),
+            "strength": widgets.SelectionSlider(options=[float(s) for s in self.strengths],
+                                                value=float(self.strengths[np.abs(self.strengths - strength).argmin()]),
+                                                description="strength"),
+        }
+        self._threshold = None
+        if self.thresholds is not None:
+            self._threshold = widgets.SelectionSlider(options=[float(t) for t in self.thresholds],
+                                                      value=float(self.thresholds[len(self.thresholds) // 2]),
+                                                      description="threshold")
+            controls["threshold"] = self._threshold
+        out = widgets.interactive_output(self.update, controls)
+        rows = [widgets.HBox([controls["duck"], controls["method"]]),
+                widgets.HBox([c for key, c in controls.items() if key in ("strength", "threshold")])]
+        return widgets.VBox([*rows, self.area.widget, self._readout, out])
