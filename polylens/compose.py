@@ -266,12 +266,21 @@ class Table:
         return {m: (np.array(xs), np.array(ys)) for m, (xs, ys) in out.items()}
 
     def __str__(self) -> str:
+        """References, then each method at its validation-chosen strength, best first."""
+        return self._format(self.chosen(), mark=False)
+
+    def full(self) -> str:
+        """Every method at every strength tried (chosen strengths marked *), in evaluation order."""
+        return self._format([r for r in self.rows if r["method"] not in ("no steering", "oracle")], mark=True)
+
+    def _format(self, rows: list[dict], mark: bool) -> str:
         head = f"{'method':<15}{'layer':<28}{'strength':>9}{'success':>9}{'duck':>7}{'P(sunny)':>10}{'object':>8}{'rel.err':>9}"
         lines = [head, "-" * len(head)]
         refs = [r for r in self.rows if r["method"] in ("no steering", "oracle")]
-        for r in refs + self.chosen():
+        for r in refs + rows:
+            strength = f"{r['strength']}{'*' if mark and r.get('chosen') else ''}"
             lines.append(
-                f"{r['method']:<15}{r['layer']:<28}{r['strength']:>9}{r['success']:>9.0%}{r['duck_success']:>7.0%}"
+                f"{r['method']:<15}{r['layer']:<28}{strength:>9}{r['success']:>9.0%}{r['duck_success']:>7.0%}"
                 f"{r['p_sunny']:>10.2f}{r['object_kept']:>8.0%}{r['rel_error']:>9.2f}"
             )
         return "\n".join(lines)

@@ -69,6 +69,10 @@ def test_evaluate_chooses_one_strength_per_plan_on_validation(nets, monkeypatch)
     strengths, success = table.curves()["add"]
     assert list(strengths) == [0.5, 1.0] and success.shape == (2,)
     assert table.by_weather().splitlines()[0].split()[1:] == list(compose.BASE_WEATHERS)
+    full = table.full().splitlines()
+    assert len(full) == 2 + 2 + 2 * 2  # header, rule, the two references, two methods x two strengths
+    assert sum(line.split()[2].endswith("*") for line in full[4:]) == 2  # one chosen strength per method
+    assert "*" not in str(table)
 
 
 def test_bad_method_or_split_is_explained(nets):
