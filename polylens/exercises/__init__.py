@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ExerciseFailed", "Exercise", "Result", "check", "exercise", "names", "solution"]
+__all__ = ["ExerciseFailed", "Exercise", "Result", "as_array", "check", "exercise", "names", "solution"]
 
 
 class ExerciseFailed(AssertionError):
@@ -66,6 +66,19 @@ def exercise(
         return checker
 
     return register
+
+
+def as_array(value, what: str):
+    """A learner's answer (tensor, array, list) as a numpy array, or a failure that says what to return."""
+    import numpy as np
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        return np.asarray(value)
+    except Exception as err:  # noqa: BLE001 - anything unconvertible is the learner's to fix
+        raise ExerciseFailed(f"{what} must be an array or tensor, got {type(value).__name__}") from err
 
 
 def solution(name: str) -> Callable:

@@ -7,19 +7,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from polylens.exercises import ExerciseFailed, exercise
+from polylens.exercises import ExerciseFailed, as_array, exercise
 from polylens.hooks import run_with_cache
 from polylens.models import MLP
 from polylens.spline import spline_code
-
-
-def _bits(value, what: str) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    try:
-        return np.asarray(value)
-    except Exception as err:  # noqa: BLE001 - anything unconvertible is the learner's to fix
-        raise ExerciseFailed(f"{what} must be an array or tensor, got {type(value).__name__}") from err
 
 
 # ----------------------------------------------------------- spline code ---
@@ -38,7 +29,7 @@ def check_spline_code(fn: Callable) -> str:
     model = MLP([2, 5, 4, 3, 1], seed=7)
     x = torch.randn(40, 2, generator=torch.Generator().manual_seed(1))
     want = spline_code(model, x).bits
-    got = _bits(fn(model, x), "your spline code")
+    got = as_array(fn(model, x), "your spline code")
     widths = [l.size for l in spline_code(model, x).layers]
     if got.ndim != 2 or got.shape[0] != len(x):
         raise ExerciseFailed(
@@ -96,7 +87,7 @@ def check_hamming(fn: Callable) -> str:
     flips = np.arange(12) % 6  # row i differs in i % 6 bits
     for i, k in enumerate(flips):
         b[i, rng.choice(20, size=k, replace=False)] ^= True
-    got = _bits(fn(a, b), "your distances")
+    got = as_array(fn(a, b), "your distances")
     if got.ndim == 0:
         raise ExerciseFailed(
             f"you returned one number ({got}); return one distance per row, shape ({len(a)},): compare "

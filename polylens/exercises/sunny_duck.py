@@ -9,22 +9,13 @@ import torch
 from torch import nn
 
 from polylens import steer
-from polylens.exercises import ExerciseFailed, exercise
+from polylens.exercises import ExerciseFailed, as_array, exercise
 from polylens.spline import mask
-
-
-def _array(value, what: str) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    try:
-        return np.asarray(value)
-    except Exception as err:  # noqa: BLE001 - anything unconvertible is the learner's to fix
-        raise ExerciseFailed(f"{what} must be an array or tensor, got {type(value).__name__}") from err
 
 
 def _bools(value, shape: tuple[int, ...], what: str) -> np.ndarray:
     """``value`` as a bool array of ``shape``; 0/1 numbers are accepted as bools."""
-    got = _array(value, what)
+    got = as_array(value, what)
     if got.shape != shape:
         raise ExerciseFailed(f"{what} has shape {got.shape}; it should be {shape}")
     if got.dtype != bool:
@@ -212,7 +203,7 @@ def check_composition_success(fn: Callable) -> str:
         n = len(objects)
         want = composition_success(weather, obj, objects, sunny_index)
         raw = fn(weather.clone(), obj.clone(), objects.copy(), sunny_index)
-        got = _array(raw, "your answer")
+        got = as_array(raw, "your answer")
         if got.ndim == 0:
             raise ExerciseFailed(
                 f"you returned one number ({got}); return one True/False per image, shape ({n},). The success "
@@ -300,7 +291,7 @@ def check_agreement_mask(fn: Callable) -> str:
         got = fn(bits.copy(), agreement)
         if not (isinstance(got, tuple) and len(got) == 2):
             raise ExerciseFailed(f"return a pair (neurons, states), not {type(got).__name__}")
-        neurons, states = _array(got[0], "neurons"), _array(got[1], "states")
+        neurons, states = as_array(got[0], "neurons"), as_array(got[1], "states")
         zero_one = neurons.shape == (units,) and len(want_n) != units and np.isin(neurons, [0, 1]).all()
         if neurons.dtype == bool or zero_one:
             raise ExerciseFailed(
