@@ -435,7 +435,7 @@ def _apply_neuron(buf, j, layer, polys, grad, level, centre, tol, start_n, min_a
     a_pos, a_neg = np.abs(_areas(pv, pc)), np.abs(_areas(nv, nc))
     # A piece both tiny and thin is rounding, not a region: keep the parent
     # whole, on the side of its larger part. Widths are distances from the line.
-    norm = np.sqrt((grad[k[cut]] ** 2).sum(axis=1))
+    norm = np.hypot(grad[k[cut], 0], grad[k[cut], 1])  # no overflow for gradients near 1e200
     w_pos = np.where(valid[cut], fc, 0.0).max(axis=1) / norm
     w_neg = -np.where(valid[cut], fc, 0.0).min(axis=1) / norm
     real = ((a_pos >= min_area) | (w_pos >= min_width)) & ((a_neg >= min_area) | (w_neg >= min_width))
@@ -457,13 +457,43 @@ def _check_plane(origin, u, v, extent) -> tuple[torch.Tensor, torch.Tensor, torc
             f"origin, u and v must have one shape (the model's input without batch), got "
             f"{tuple(origin.shape)}, {tuple(u.shape)}, {tuple(v.shape)}"
         )
-    uu, vv, uv = float((u * u).sum()), float((v * v).sum()), float((u * v).sum())
-    if uu == 0 or vv == 0 or uu * vv - uv * uv <= 1e-12 * uu * vv:
+    if origin.numel() == 0:
+        raise ValueError("origin, u and v are empty; they need the model's input shape, e.g. (2,) for MLP([2, ...])")
+    if not (u.abs().max() > 0 and v.abs().max() > 0):
+        raise ValueError("u and v must be nonzero directions (e.g. two orthogonal unit vectors)")
+    # Scale-free: each direction divided by its largest entry, so huge or tiny ones neither overflow nor vanish.
+    un, vn = u / u.abs().max(), v / v.abs().max()
+    uu, vv, uv = float((un * un).sum()), float((vn * vn).sum()), float((un * vn).sum())
+    if uu * vv - uv * uv <= 1e-12 * uu * vv:
         raise ValueError("u and v must be linearly independent (e.g. two orthogonal directions)")
     ext = tuple(float(e) for e in real_array(extent, "extent").ravel())
     if len(ext) != 4 or not np.all(np.isfinite(ext)) or not (ext[0] < ext[1] and ext[2] < ext[3]):
         raise ValueError(f"extent must be finite (s0, s1, t0, t1) with s0 < s1 and t0 < t1, got {extent}")
+    sides = (ext[1] - ext[0], ext[3] - ext[2])
+    if not all(1e-100 <= side <= 1e100 for side in sides):
+        # Beyond these, squared lengths in the polygon geometry overflow or vanish in float64.
+        raise ValueError(f"extent {extent} has sides of {sides[0]:.3g} and {sides[1]:.3g}; choose sides between 1e-100 and 1e100")
     return origin, u, v, ext
+
+
+def _check_reach(model64: nn.Module, points: torch.Tensor, what: str) -> None:
+    """Refuse a slice or segment whose points, or the model's outputs there, overflow float64.
+
+    Checked at the ends or corners: the network is affine between kinks, so its
+    values inside are of the same size unless a kink multiplies them enormously,
+    and that case is still caught when the affine maps are checked at the end.
+    """
+    if not torch.isfinite(points).all():
+        raise ValueError(
+            f"{what} reaches beyond the range of float64 numbers (about 1e308); shrink it or scale the directions down"
+        )
+    with torch.no_grad():
+        out = model64(points)
+    if not torch.isfinite(out).all():
+        raise ValueError(
+            f"the model's output is inf or NaN on {what}: its inputs are too large for float64 arithmetic; "
+            "shrink it or scale the directions down"
+        )
 
 
 def slice_regions(
@@ -522,6 +552,7 @@ def slice_regions(
     s0, s1, t0, t1 = ext
     keys, modules, sizes = _relu_calls(model64, origin)
     rect = np.array([[[s0, t0], [s1, t0], [s1, t1], [s0, t1]]])
+    _check_reach(model64, _plane(origin, u, v)(rect[0]), "the slice (origin + s u + t v over the extent)")
     buf = _Buffers(rect, np.array([4]), 0)
     area = (s1 - s0) * (t1 - t0)
     diag = float(np.hypot(s1 - s0, t1 - t0))
@@ -584,7 +615,7 @@ def _check_affine(verts, valid, values, grad, offset) -> None:
     fit = np.einsum("mwi,mki->mwk", verts, grad) + offset[:, None]
     err = np.where(valid[..., None], np.abs(fit - values), 0.0).max(axis=(1, 2), initial=0.0)
     scale = 1.0 + np.abs(values[valid]).max(initial=0.0)
-    bad = err > 1e-6 * scale
+    bad = ~(err <= 1e-6 * scale)  # NaN (an overflow inside the slice) is bad too
     if bad.any():
         counts = valid.sum(axis=1)
         areas = np.abs(_areas(verts[bad], counts[bad]))
@@ -832,6 +863,9 @@ def crossings(model: nn.Module, x0: Any, x1: Any) -> Crossings:
     if x0.shape != x1.shape:
         raise ValueError(f"x0 and x1 must have one shape, got {tuple(x0.shape)} and {tuple(x1.shape)}")
     keys, modules, sizes = _relu_calls(model64, x0)
+    if not torch.isfinite(x1 - x0).all():
+        raise ValueError("x1 - x0 overflows float64 (the ends are too far apart); shorten the segment")
+    _check_reach(model64, torch.stack([x0, x1]), "the segment from x0 to x1")
     _, t, layer, neuron, on = _segments(model64, x0[None], x1[None], keys, modules)
     return Crossings(t, layer, neuron, on, _code_layers(keys, sizes))
 
@@ -909,6 +943,7 @@ def density(
     d = directions / norms.reshape(shape)
     keys, modules, _ = _relu_calls(model64, center)
     r0, r1 = radii[0], radii[-1]
+    _check_reach(model64, torch.cat([center + r0 * d, center + r1 * d]), "the rays (center + radius * direction)")
     seg, t, *_ = _segments(model64, center + r0 * d, center + r1 * d, keys, modules)
     r = r0 + t * (r1 - r0)
     bins = np.searchsorted(radii, r, side="left") - 1

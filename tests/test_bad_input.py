@@ -48,6 +48,7 @@ NAN2 = torch.tensor([NAN, 0.0])
 OBJECTS = np.array([[object(), object()]], dtype=object)
 COMPLEX = torch.randn(6, 2, dtype=torch.complex64, generator=GEN)
 NO_RELU = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+AE = scenes.SceneAutoencoder(channels=1, width=2)  # a 64-number code
 
 
 def enter(manager: AbstractContextManager) -> None:
@@ -93,6 +94,10 @@ WRONG_SHAPE = [
          "one shape"),
     case("slice_regions u parallel v", lambda: regions.slice_regions(MODEL, ORIGIN, U, 2 * U), ValueError,
          "linearly independent"),
+    case("slice_regions u zero", lambda: regions.slice_regions(MODEL, ORIGIN, 0 * U, V), ValueError,
+         "nonzero directions"),
+    case("slice_regions empty points", lambda: regions.slice_regions(MODEL, *[np.zeros(0)] * 3), ValueError,
+         "are empty"),
     case("slice_regions extent length", lambda: regions.slice_regions(MODEL, ORIGIN, U, V, extent=(0, 1)), ValueError,
          "(s0, s1, t0, t1)"),
     case("slice_regions extent order", lambda: regions.slice_regions(MODEL, ORIGIN, U, V, extent=(1, 0, 0, 1)),
@@ -137,9 +142,9 @@ WRONG_SHAPE = [
     case("l0 dims", lambda: sp.l0(SAE, torch.ones(3, 5)), ValueError, "trained on dim 4"),
     case("dead_latents dims", lambda: sp.dead_latents(SAE, torch.ones(3, 2)), ValueError, "trained on dim 4"),
     case("to_tensor shape", lambda: scenes.to_tensor(np.zeros((8, 8))), ValueError, "(n, H, W, 3)"),
-    case("encode channels last", lambda: scenes.SceneAutoencoder().encode(torch.zeros(1, 64, 64, 3)), ValueError,
+    case("encode channels last", lambda: AE.encode(torch.zeros(1, 64, 64, 3)), ValueError,
          "permute"),
-    case("decode shape", lambda: scenes.SceneAutoencoder().decode(torch.zeros(1, 5)), ValueError, "codes shaped"),
+    case("decode shape", lambda: AE.decode(torch.zeros(1, 5)), ValueError, "codes shaped"),
     case("render_batch lengths", lambda: scenes.render_batch(["duck", "boat"], "sunny", [0, 1, 2]), ValueError,
          "same length"),
     case("counterpart indices", lambda: scenes.SceneDataset(4, size=16).counterpart("sunny", [9]), ValueError,
@@ -223,7 +228,7 @@ WRONG_DTYPE = [
     case("to_tensor complex", lambda: scenes.to_tensor(np.zeros((8, 8, 3), dtype=complex)), TypeError,
          "real numbers"),
     case("to_tensor strings", lambda: scenes.to_tensor(np.full((8, 8, 3), "a")), TypeError, "real numbers"),
-    case("decode int codes", lambda: scenes.SceneAutoencoder().decode(torch.zeros(1, 64, dtype=torch.int64)),
+    case("decode int codes", lambda: AE.decode(torch.zeros(1, AE.latent, dtype=torch.int64)),
          TypeError, "float codes"),
     case("probe int images", lambda: scenes.SceneProbe(5).predict(torch.zeros(1, 3, 64, 64, dtype=torch.uint8)),
          TypeError, "float images"),
@@ -285,6 +290,15 @@ NOT_FINITE = [
          "finite"),
     case("slice_regions min_area negative", lambda: regions.slice_regions(MODEL, ORIGIN, U, V, min_area=-1.0),
          ValueError, ">= 0"),
+    case("slice_regions extent overflows", lambda: regions.slice_regions(
+        MODEL, ORIGIN, U, V, extent=(-1e308, 1e308, -1, 1)), ValueError, "between 1e-100 and 1e100"),
+    case("slice_regions reaches past float64", lambda: regions.slice_regions(
+        MODEL, np.array([1.7e308, 0.0]), np.array([1e308, 0.0]), np.array([0.0, 1.0])), ValueError,
+        "beyond the range of float64"),
+    case("crossings ends too far apart", lambda: regions.crossings(
+        MODEL, np.array([-1e308, 0.0]), np.array([1e308, 0.0])), ValueError, "too far apart"),
+    case("density rays past float64", lambda: regions.density(
+        MODEL, np.array([1.7e308, 0.0]), [0.0, 1e308], directions=np.eye(2)), ValueError, "beyond the range"),
     case("crossings x1 inf", lambda: regions.crossings(MODEL, ORIGIN, torch.tensor([INF, 0.0])), ValueError,
          "NaN or inf"),
     case("density center NaN", lambda: regions.density(MODEL, NAN2, [0, 1]), ValueError, "NaN or inf"),

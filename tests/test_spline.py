@@ -7,8 +7,9 @@ import copy
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from torch import nn
 
 from polylens.models import MLP, SmallCNN
@@ -243,3 +244,116 @@ def test_wrongly_shaped_input_is_explained():
     model = MLP([2, 4, 1], seed=0)
     with pytest.raises(ValueError, match=r"shape \(3, 3\).*\(batch, features\)"):
         spline_code(model, torch.randn(3, 3))
+
+
+# ------------------------------------------- random shapes, values, dtypes ---
+# Whatever array a learner passes, the answer is right or the error is a clean
+# ValueError/TypeError: never an IndexError or a torch RuntimeError, never NaN
+# read as "on".
+
+_DTYPES = [np.bool_, np.int8, np.uint8, np.int64, np.float16, np.float32, np.float64, np.complex64]
+
+
+@st.composite
+def _rough_arrays(draw, shapes, dtypes=_DTYPES):
+    """A numpy array or torch tensor of a random shape and dtype: NaN, inf, huge and tiny values
+    included, and now and then a string or object array."""
+    shape, kind = draw(shapes), draw(st.sampled_from(["numbers"] * 8 + ["text", "objects"]))
+    if kind == "text":
+        return np.full(shape, "on")
+    dtype = np.dtype(draw(st.sampled_from(dtypes)))
+    tame = dtype.kind == "f" and draw(st.booleans())  # half the floats finite and moderate: valid input too
+    elements = st.floats(-10, 10, width=8 * dtype.itemsize) if tame else None
+    arr = draw(hnp.arrays(dtype, shape, elements=elements))
+    if kind == "objects":
+        return arr.astype(object)
+    return torch.from_numpy(arr.copy()) if draw(st.booleans()) else arr
+
+
+def _as_numpy(x) -> np.ndarray:
+    return x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+_SHAPES = st.one_of(
+    hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
+    st.tuples(st.integers(0, 5), st.just(3)),  # (batch, features) of the model below
+    st.tuples(st.integers(1, 3), st.integers(1, 2), st.just(3)),
+)
+_NET = MLP([3, 4, 2], seed=0)
+
+
+def _usable_batch(x) -> bool:
+    """Real numbers, a batch dimension, 3 features last, finite in the model's float32."""
+    a = _as_numpy(x)
+    if a.dtype.kind not in "biuf" or a.ndim < 2 or a.shape[-1] != 3:
+        return False
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(a.astype(np.float32)).all())
+
+
+@settings(max_examples=150, deadline=None)
+@given(x=_rough_arrays(_SHAPES))
+def test_spline_code_on_any_array_is_right_or_a_clean_error(x):
+    event("usable" if _usable_batch(x) else "refused")
+    try:
+        code = spline_code(_NET, x)
+    except (ValueError, TypeError):
+        assert not _usable_batch(x), "a usable batch was refused"
+        return
+    assert _usable_batch(x), "an unusable batch was accepted"
+    with torch.no_grad():
+        pre = _NET.linear0(torch.from_numpy(_as_numpy(x).astype(np.float32)))
+    np.testing.assert_array_equal(code.bits, (pre > 0).flatten(1).numpy())
+
+
+_CODE_SHAPES = st.one_of(
+    hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5),
+    st.tuples(st.integers(0, 6), st.just(7)),  # both arrays 7 neurons wide: comparable codes
+    st.tuples(st.integers(0, 6), st.just(7)),
+)
+_CODE_DTYPES = _DTYPES + [np.bool_] * 6  # mostly codes, now and then something else
+
+
+def _bool_matrix(x) -> bool:
+    a = _as_numpy(x)
+    return a.dtype == bool and a.ndim == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(a=_rough_arrays(_CODE_SHAPES, _CODE_DTYPES), b=st.none() | _rough_arrays(_CODE_SHAPES, _CODE_DTYPES), pairwise=st.booleans())
+def test_hamming_on_any_arrays_is_right_or_a_clean_error(a, b, pairwise):
+    usable = _bool_matrix(a) and (b is None or (
+        _bool_matrix(b) and _as_numpy(a).shape[1] == _as_numpy(b).shape[1]
+        and (pairwise or len(_as_numpy(a)) == len(_as_numpy(b)))))
+    event("usable" if usable else "refused")
+    try:
+        d = hamming(a, b, pairwise=pairwise)
+    except (ValueError, TypeError):
+        assert not usable, "usable codes were refused"
+        return
+    assert usable, "unusable codes were accepted"
+    bits_a = _as_numpy(a)
+    bits_b = bits_a if b is None else _as_numpy(b)
+    if b is None or pairwise:
+        np.testing.assert_array_equal(d, _naive_hamming(bits_a, bits_b))
+    else:
+        np.testing.assert_array_equal(d, (bits_a != bits_b).sum(1))
+
+
+@settings(max_examples=100, deadline=None)
+@given(codes=_rough_arrays(_CODE_SHAPES, _CODE_DTYPES), share=st.floats(0.5, 1.0, exclude_min=True) | st.just(float("nan")))
+def test_agreement_and_mask_on_any_array_are_right_or_a_clean_error(codes, share):
+    usable = _bool_matrix(codes) and len(_as_numpy(codes)) > 0
+    event("usable" if usable else "refused")
+    try:
+        on = agreement(codes)
+        m = mask(codes, share)
+    except (ValueError, TypeError):
+        assert not usable or share != share, "usable codes were refused"
+        return
+    assert usable and share == share, "unusable codes or a NaN agreement were accepted"
+    bits = _as_numpy(codes)
+    np.testing.assert_allclose(on, bits.mean(0))
+    agreed = np.maximum(on, 1 - on)  # the share of rows in each neuron's majority state
+    np.testing.assert_array_equal(m.neurons, np.flatnonzero(agreed >= share - 1e-12))
+    np.testing.assert_array_equal(m.state, on[m.neurons] >= 0.5)

@@ -138,7 +138,7 @@ def _validity(nets) -> Rough:
     with torch.no_grad():
         sunny = ae.encoder(to_tensor(render_batch(objects, "sunny", [0, 1, 2, 3])))
         other = ae.encoder(to_tensor(render_batch(objects, "overcast", [0, 1, 2, 3])))
-    direction = steer.mean_difference(sunny, other, layer="encoder.10")
+    direction = steer.mean_difference(sunny, other, layer=ae.BOTTLENECK)
     e = ValidityExplorer(ae, probes, direction, alphas=np.linspace(-0.5, 0.5, 3))
     return Rough(
         e, dict(obj="duck", alpha=0.0), {"scene": "obj", "alpha": "alpha"},

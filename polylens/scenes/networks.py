@@ -101,6 +101,8 @@ class SceneAutoencoder(nn.Module):
         if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.latent:
             shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"expected codes shaped (batch, {self.latent}); got {shape}")
+        if not z.is_floating_point():
+            raise TypeError(f"expected float codes (e.g. from encode); got dtype {z.dtype}")
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
