@@ -42,7 +42,7 @@ from polylens.scenes.weights import Probes
 from polylens.spline import spline_code
 from polylens.superposition.sae import train_sae
 
-__all__ = ["METHODS", "Method", "Scenes", "Table", "evaluate", "mask_maps", "prepare", "scenes", "score", "training_scenes"]
+__all__ = ["METHODS", "Method", "Scenes", "Table", "evaluate", "mask_maps", "prepare", "reference_error", "scenes", "score", "training_scenes"]
 
 SUNNY = "sunny"
 BASE_WEATHERS = tuple(w for w in WEATHERS if w != SUNNY)
@@ -201,19 +201,35 @@ def prepare(model: nn.Module, method: str, layers: Sequence[str], sunny: torch.T
 
 
 @torch.no_grad()
-def score(model: nn.Module, probes: Probes, data: Scenes, steered: torch.Tensor | None = None) -> dict[str, np.ndarray]:
-    """Per-image scores of ``steered`` (default: the plain reconstruction) against the sunny truth."""
+@torch.no_grad()
+def reference_error(model: nn.Module, data: Scenes) -> torch.Tensor:
+    """(n,) the autoencoder's own pixel error on each sunny truth: the yardstick of ``rel_error``."""
+    truth_rec = model(data.truth).clamp(0, 1)
+    return ((truth_rec - data.truth) ** 2).mean((1, 2, 3)).clamp(min=1e-8)
+
+
+@torch.no_grad()
+def score(model: nn.Module, probes: Probes, data: Scenes, steered: torch.Tensor | None = None, *,
+          own: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+    """Per-image scores of ``steered`` (default: the plain reconstruction) against the sunny truth.
+
+    ``own``: :func:`reference_error` of ``data``, when scoring the same scenes many times.
+    Returns (n,) arrays: ``rel_error``, ``p_sunny``, ``object`` (the object probe's guess),
+    ``p_object`` (its probability of the original object), ``object_kept`` and ``success``.
+    """
     if steered is None:
         steered = model(data.images)
     out = steered.clamp(0, 1)
-    truth_rec = model(data.truth).clamp(0, 1)
-    own = ((truth_rec - data.truth) ** 2).mean((1, 2, 3))
+    own = reference_error(model, data) if own is None else own
     err = ((out - data.truth) ** 2).mean((1, 2, 3))
     weather = probes.weather(out)
     p_sunny = torch.softmax(weather, 1)[:, WEATHERS.index(SUNNY)]
-    kept = probes.object(out).argmax(1).numpy() == data.objects
+    p_obj = torch.softmax(probes.object(out), 1)
+    guess = p_obj.argmax(1).numpy()
+    kept = guess == data.objects
     sunny = weather.argmax(1).numpy() == WEATHERS.index(SUNNY)
-    return {"rel_error": (err / own.clamp(min=1e-8)).numpy(), "p_sunny": p_sunny.numpy(),
+    return {"rel_error": (err / own).numpy(), "p_sunny": p_sunny.numpy(), "object": guess,
+            "p_object": p_obj[torch.arange(len(out)), torch.as_tensor(data.objects)].numpy(),
             "object_kept": kept, "success": kept & sunny}
 
 
@@ -323,26 +339,27 @@ def evaluate(
     plans = plans or default_plans()
     sunny, other = training_scenes(n_train)
     val, test = scenes("val", n_val), scenes("test", n_test)
+    own = reference_error(model, test)
     table = Table()
-    table.rows.append(_row("no steering", "-", "-", score(model, probes, test), test))
-    table.rows.append(_row("oracle", "-", "-", score(model, probes, test, model(test.truth)), test))
+    table.rows.append(_row("no steering", "-", "-", score(model, probes, test, own=own), test))
+    table.rows.append(_row("oracle", "-", "-", score(model, probes, test, model(test.truth), own=own), test))
     for name, layers in plans:
         method = prepare(model, name, layers, sunny, other)
         chosen = _choose(model, probes, method, val, strengths)
         for s in strengths:
             with method.context(model, s):
                 steered = model(test.images)
-            table.rows.append(_row(name, method.layer, s, score(model, probes, test, steered), test,
+            table.rows.append(_row(name, method.layer, s, score(model, probes, test, steered, own=own), test,
                                    chosen=(s == chosen), note=method.note))
     return table
 
 
 def _choose(model, probes, method: Method, val: Scenes, strengths: Sequence[float]) -> float:
     """The strength with the best validation success (ties: lower pixel error)."""
-    best = None
+    best, own = None, reference_error(model, val)
     for s in strengths:
         with method.context(model, s):
-            summary = _summary(score(model, probes, val, model(val.images)))
+            summary = _summary(score(model, probes, val, model(val.images), own=own))
         key = (summary["success"], -summary["rel_error"])
         if best is None or key > best[0]:
             best = (key, s)

@@ -22,19 +22,20 @@ import torch
 from torch import nn
 
 from polylens import steer
-from polylens.compose import SUNNY, Method, scenes
+from polylens.compose import Method, reference_error, scenes, score
 from polylens.hooks import capture
 from polylens.scenes import OBJECTS, WEATHERS, Probes
 from polylens.widgets.figure import FigureArea
 
 GATED = "add_if_below"  # the method whose gate the threshold slider moves
-DUCK = OBJECTS.index("duck")
 
 
 @dataclass
 class StudioView:
     """What one (duck, method, strength, threshold) shows."""
 
+    duck: int  # the duck shown (after any correction of the input)
+    method: str
     original: np.ndarray  # (64, 64, 3) the duck as the autoencoder reconstructs it
     steered: np.ndarray  # (64, 64, 3) decoded after steering, clipped to [0, 1]
     truth: np.ndarray  # (64, 64, 3) the same scene rendered sunny
@@ -95,21 +96,14 @@ class SunnyDuckStudio:
         lo, hi = float(d.baseline.min()), float(d.projections.max())
         return np.round(np.linspace(lo, hi, n), 4)
 
-    @torch.no_grad()
     def _scores(self, out: torch.Tensor) -> dict[str, np.ndarray]:
-        out = out.clamp(0, 1)
-        p_w = torch.softmax(self.probes.weather(out), 1)
-        p_o = torch.softmax(self.probes.object(out), 1)
-        err = ((out - self.data.truth) ** 2).mean((1, 2, 3))
-        return {"images": _u8(out), "p_sunny": p_w[:, WEATHERS.index(SUNNY)].numpy(),
-                "sunny": (p_w.argmax(1) == WEATHERS.index(SUNNY)).numpy(), "p_duck": p_o[:, DUCK].numpy(),
-                "object": p_o.argmax(1).numpy(), "rel_error": (err / self._own).numpy()}
+        scores = score(self.ae, self.probes, self.data, out, own=self._own)
+        return {**scores, "images": _u8(out)}
 
     @torch.no_grad()
     def _precompute(self) -> None:
         x = self.data.images
-        truth_rec = self.ae(self.data.truth).clamp(0, 1)
-        self._own = ((truth_rec - self.data.truth) ** 2).mean((1, 2, 3)).clamp(min=1e-8)
+        self._own = reference_error(self.ae, self.data)
         self._original = _u8(self.ae(x))
         self._truth = _u8(self.data.truth)
         # results[(method, threshold or None)] = list over strengths of per-duck scores
@@ -118,7 +112,7 @@ class SunnyDuckStudio:
             for thr in (self.thresholds if name == GATED else [None]):
                 runs = []
                 for s in self.strengths:
-                    with self._context(name, method, float(s), thr):
+                    with self._context(method, float(s), thr):
                         runs.append(self._scores(self.ae(x)))
                 self.results[(name, thr)] = runs
         if self.thresholds is not None:
@@ -127,7 +121,7 @@ class SunnyDuckStudio:
                 self.ae(x)
             self._projection = d.project(cache[d.layer]).numpy()
 
-    def _context(self, name: str, method: Method, strength: float, threshold: float | None):
+    def _context(self, method: Method, strength: float, threshold: float | None):
         if threshold is None:
             return method.context(self.ae, strength)
         d = method.parts["direction"]
@@ -175,27 +169,27 @@ class SunnyDuckStudio:
     def _view(self, i: int, method: str, k: int, thr: float | None, r: dict, message: str) -> StudioView:
         weather, seed = self.ducks[i]
         guess = OBJECTS[r["object"][i]]
-        success = bool(r["sunny"][i] and r["object"][i] == DUCK)
+        success = bool(r["success"][i])
         gate = None if thr is None else bool(self._projection[i] < thr)
         verdict = "<b style='color:green'>a sunny duck</b>" if success else "<b style='color:firebrick'>not a sunny duck</b>"
         lines = [
             f"Duck {i} (seed {seed}, photographed {weather}), <b>{method}</b> at strength {self.strengths[k]:g}: "
             f"{verdict}. Probes: P(sunny) = {r['p_sunny'][i]:.2f}, object = <b>{guess}</b> "
-            f"(P(duck) = {r['p_duck'][i]:.2f}); pixel error {r['rel_error'][i]:.1f}x the autoencoder's own on the truth.",
+            f"(P(duck) = {r['p_object'][i]:.2f}); pixel error {r['rel_error'][i]:.1f}x the autoencoder's own on the truth.",
             f"<i>{self.methods[method].note}</i>",
         ]
         if thr is not None:
             lines.append(f"Gate: this duck's projection h.d = {self._projection[i]:.2f} is "
                          f"{'below' if gate else 'not below'} the threshold {thr:.2f}, so it is "
                          f"<b>{'steered' if gate else 'left alone'}</b>.")
-        return StudioView(self._original[i], r["images"][i], self._truth[i], float(r["p_sunny"][i]),
-                          float(r["p_duck"][i]), guess, success, float(r["rel_error"][i]),
+        return StudioView(i, method, self._original[i], r["images"][i], self._truth[i], float(r["p_sunny"][i]),
+                          float(r["p_object"][i]), guess, success, float(r["rel_error"][i]),
                           float(self.strengths[k]), thr, gate, "<br>".join(lines), message)
 
     def curve(self, duck: int, method: str, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(P(sunny), P(duck)) over the strength grid for one duck and method, each (strengths,)."""
         runs = self.results[(method, threshold if method == GATED else None)]
-        return np.array([r["p_sunny"][duck] for r in runs]), np.array([r["p_duck"][duck] for r in runs])
+        return np.array([r["p_sunny"][duck] for r in runs]), np.array([r["p_object"][duck] for r in runs])
 
     # ----------------------------------------------------------- widget ---
 
@@ -204,18 +198,16 @@ class SunnyDuckStudio:
         """Compute the view and redraw (if the widget is built)."""
         view = self.view(duck, method, strength, threshold)
         if self.area is not None:
-            name = method if method in self.methods else next(iter(self.methods))
-            i = duck if isinstance(duck, (int, np.integer)) and 0 <= duck < len(self.ducks) else 0
             for im, picture in zip(self._images, (view.original, view.steered, view.truth)):
                 im.set_data(picture)
-            p_sunny, p_duck = self.curve(i, name, view.threshold)
+            p_sunny, p_duck = self.curve(view.duck, view.method, view.threshold)
             self._sunny_line.set_ydata(p_sunny)
             self._duck_line.set_ydata(p_duck)
             self._now.set_xdata([view.strength, view.strength])
             self.area.refresh()
             self._readout.value = view.readout + (f"<br><i>{view.message}</i>" if view.message else "")
             if self._threshold is not None:
-                self._threshold.disabled = name != GATED
+                self._threshold.disabled = view.method != GATED
         return view
 
     def widget(self, duck: int = 0, method: str | None = None, strength: float = 1.0):
