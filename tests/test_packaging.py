@@ -1,5 +1,6 @@
 """The three dependency lists (pyproject, environment.yml, binder/) cannot drift."""
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -119,3 +120,14 @@ def test_make_lab_serves_the_notebooks_and_runs_as_root():
     assert lab and "--notebook-dir=notebooks" in lab[-1]
     # Jupyter refuses to start as root without --allow-root (containers often run as root).
     assert ("--allow-root" in lab[-1]) == (os.geteuid() == 0)
+
+
+def test_the_test_run_writes_inside_the_checkout(tmp_path):
+    """matplotlib's cache and config, Jupyter's files and tmp_path all stay in the ignored .test-tmp/."""
+    import matplotlib
+
+    root = Path(__file__).resolve().parents[1] / ".test-tmp"
+    for where in (matplotlib.get_configdir(), matplotlib.get_cachedir(), os.environ["JUPYTER_RUNTIME_DIR"],
+                  os.environ["IPYTHONDIR"], tmp_path):
+        assert Path(where).resolve().is_relative_to(root), f"{where} is outside {root}"
+    assert ".test-tmp/" in (root.parent / ".gitignore").read_text().split()

@@ -26,9 +26,10 @@ Steps, as repo2docker takes them for this repository:
    installs the current package).
 4. Every notebook, top to bottom, in a fresh kernel of that environment,
    pinned to one CPU (mybinder.org gives one CPU and about 2 GB). The kernel's
-   peak resident memory (VmHWM) and the notebook's wall time are recorded; the
-   check fails if any kernel peaks above 1.5 GB, any notebook takes over 120 s,
-   or any cell raises.
+   peak resident memory (VmHWM) and the notebook's wall time are recorded and
+   printed; the check fails only on what a learner would hit: a cell that
+   raises, a kernel that peaks above 1.5 GB or dies, or a hang. Time is
+   measured, never a reason to fail: a busy machine is slower, not broken.
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".binder-venv"
 MEMORY_LIMIT_MB = 1536.0
-WALL_LIMIT_S = 120.0
-# A cell stuck far past the limit is stopped so the check always ends.
-CELL_TIMEOUT_S = 2 * WALL_LIMIT_S
+# A hang guard, not a speed limit: the slowest cell takes under a minute on one
+# CPU, so a cell still running after many times that is stuck, and is stopped
+# so the check always ends.
+CELL_TIMEOUT_S = 1200.0
 STAMP = ".binder-stamp"
 
 # Files in binder/ that would make repo2docker pick another build pack and
@@ -82,8 +84,6 @@ class NotebookRun:
         found = [self.error] if self.error else []
         if self.peak_mb > MEMORY_LIMIT_MB:
             found.append(f"kernel peak {self.peak_mb:.0f} MB > {MEMORY_LIMIT_MB:.0f} MB")
-        if self.wall_s > WALL_LIMIT_S:
-            found.append(f"{self.wall_s:.0f} s > {WALL_LIMIT_S:.0f} s")
         return found
 
 
@@ -414,7 +414,8 @@ def table(runs: list[NotebookRun]) -> str:
 
 
 def format_report(report: Report) -> str:
-    limits = f"limits: {WALL_LIMIT_S:.0f} s and {MEMORY_LIMIT_MB:.0f} MB per notebook, one CPU"
+    limits = (f"limit: {MEMORY_LIMIT_MB:.0f} MB per kernel, one CPU; wall time is measured, not limited "
+              f"(a cell is stopped as hung after {CELL_TIMEOUT_S:.0f} s)")
     lines = [table(report.runs), "", limits,
              f"environment and postBuild {report.build_s:.0f} s, whole dry run {report.total_s:.0f} s"]
     return "\n".join(lines + [f"note: {note}" for note in report.notes])

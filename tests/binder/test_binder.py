@@ -22,4 +22,4 @@ def test_notebook_fits_binder(dry_run_report, tool, name):
     (run,) = [run for run in dry_run_report.runs if run.notebook == name]
     assert not run.error, f"{name} failed in the Binder environment: {run.error}"
     assert run.peak_mb <= tool.MEMORY_LIMIT_MB, f"{name}: kernel peak {run.peak_mb:.0f} MB"
-    assert run.wall_s <= tool.WALL_LIMIT_S, f"{name}: {run.wall_s:.0f} s on one CPU"
+    # Wall time is printed in the report, never asserted: a busy machine is slower, not broken.

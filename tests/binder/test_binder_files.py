@@ -101,7 +101,8 @@ def test_the_environment_is_rebuilt_when_the_requirements_change(tool):
 
 @pytest.mark.parametrize("wall_s, peak_mb, error, problem", [
     (30.0, 600.0, "", None),
-    (121.0, 600.0, "", "121 s > 120 s"),
+    # Slow is not broken: only an error, too much memory or a hang (an error) fails.
+    (5000.0, 600.0, "", None),
     (30.0, 1600.0, "", "kernel peak 1600 MB > 1536 MB"),
     (3.0, float("nan"), "cell raised: ValueError", "cell raised: ValueError"),
 ])
