@@ -2,22 +2,26 @@
 
 Take a scene under some weather, push the scene autoencoder's activations
 toward "sunny" by one of the methods of :mod:`polylens.steer`, decode, and
-compare with the *true* render of the same scene (same seed) on a sunny day.
+ask the renderer's answer key whether the result is *this* scene on a sunny
+day (:mod:`polylens.judge`): nearer to the true sunny render of the same
+scene (same seed) than to the same scene in any other weather, to the same
+seed with another object or none, and to the same object in other scenes.
 Because the world is synthetic, every steered picture has an answer key.
 
 Honesty rules, built in:
 
 * directions and masks come from *training* scenes (the autoencoder's own
-  training distribution, which holds no sunny duck);
+  training distribution, which holds no sunny duck); the sunny and the other
+  training scenes are the same scenes (same seeds, same objects) in
+  different weathers, so "sunny" cannot also mean "not a duck";
 * each method's strength is chosen on a *validation* split;
-* the table is computed on a *test* split of fresh scenes;
-* the never-seen (duck, sunny) combination is reported on its own.
-
-Scores per steered image: pixel error relative to the autoencoder's own
-error on the true sunny scene (1.0 = as good as encoding the real thing),
-the weather probe's P(sunny), whether the object probe still sees the
-original object, and *composition success* = the weather probe says sunny
-and the object probe says the original object.
+* the table is computed on a *test* split of fresh scenes, with 95%
+  intervals on every rate, beside chance lines (pictures that know the
+  weather but not the scene) and the oracle;
+* the never-seen (duck, sunny) combination is reported on its own;
+* success is decided by the answer key alone. The probes stay as columns
+  (``probe_success``: the weather probe says sunny and the object probe says
+  the original object) because it is instructive how often they disagree.
 
     table = evaluate(load_autoencoder(), load_probes())
     print(table)
@@ -25,16 +29,19 @@ and the object probe says the original object.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from polylens import steer
+from polylens._checks import finite_number, whole_number
 from polylens.hooks import capture
+from polylens.judge import AnswerKey, wilson
 from polylens.scenes.dataset import to_tensor
 from polylens.scenes.networks import SceneAutoencoder
 from polylens.scenes.render import OBJECTS, WEATHERS, render_batch
@@ -42,12 +49,15 @@ from polylens.scenes.weights import Probes
 from polylens.spline import spline_code
 from polylens.superposition.sae import train_sae
 
-__all__ = ["METHODS", "Method", "Scenes", "Table", "evaluate", "mask_maps", "prepare", "reference_error", "scenes", "score", "training_scenes"]
+__all__ = ["CHANCE", "METHODS", "Method", "Scenes", "Table", "chance_pictures", "evaluate", "mask_maps", "prepare",
+           "reference_error", "run", "scenes", "score", "training_scenes"]
 
 SUNNY = "sunny"
 BASE_WEATHERS = tuple(w for w in WEATHERS if w != SUNNY)
 # Scene seeds for each split, far from the autoencoder's training and measuring seeds.
 SPLIT_SEEDS = {"train": 1_000_000, "val": 7_000_000_000, "test": 8_000_000_000}
+# Scenes the "other scene" chance line paints: scene s borrows scene CHANCE_SEEDS + s.
+CHANCE_SEEDS = 30_000_000_000
 
 
 # ------------------------------------------------------------------ data ---
@@ -66,6 +76,7 @@ class Scenes:
     objects: np.ndarray
     weathers: np.ndarray
     seeds: np.ndarray
+    _key: AnswerKey | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -73,32 +84,64 @@ class Scenes:
     def subset(self, keep: np.ndarray) -> Scenes:
         return Scenes(self.images[keep], self.truth[keep], self.objects[keep], self.weathers[keep], self.seeds[keep])
 
+    @property
+    def key(self) -> AnswerKey:
+        """The renderer's answer key for these scenes (drawn on first use, then kept)."""
+        if self._key is None:
+            self._key = AnswerKey(self.objects, self.seeds)
+        return self._key
+
+
+def _indices(names: list, valid: Sequence[str], what: str) -> np.ndarray:
+    bad = [n for n in names if n not in valid]
+    if bad:
+        raise ValueError(f"unknown {what} {bad[0]!r}; choose from {list(valid)}")
+    return np.array([OBJECTS.index(n) if what == "object" else WEATHERS.index(n) for n in names])
+
 
 def scenes(split: str, per_combination: int, objects: Sequence[str] = OBJECTS,
            weathers: Sequence[str] = BASE_WEATHERS) -> Scenes:
-    """Every (object, base weather) pair ``per_combination`` times, from ``split``'s seeds."""
+    """Every (object, base weather) pair ``per_combination`` times, from ``split``'s seeds.
+
+    Scene k of an object has the same seed whichever ``objects`` and ``weathers``
+    are asked for, so ``scenes("test", 8, objects=("duck",))`` holds exactly the
+    ducks of ``scenes("test", 8)``.
+    """
     if split not in SPLIT_SEEDS:
         raise ValueError(f"split must be one of {sorted(SPLIT_SEEDS)}, got {split!r}")
-    if not isinstance(per_combination, int) or per_combination < 1:
-        raise ValueError(f"per_combination must be a positive int, got {per_combination!r}")
-    obj, wea, k = np.meshgrid(np.arange(len(objects)), np.arange(len(weathers)), np.arange(per_combination), indexing="ij")
+    per_combination = whole_number(per_combination, "per_combination", low=1)
+    if per_combination > 100_000:
+        raise ValueError(f"per_combination must be at most 100000 scenes, got {per_combination}")
+    names = [objects] if isinstance(objects, str) else list(objects)
+    kinds = [weathers] if isinstance(weathers, str) else list(weathers)
+    if not names or not kinds or SUNNY in kinds:
+        raise ValueError(f"objects must be names from {list(OBJECTS)} and weathers names from "
+                         f"{list(BASE_WEATHERS)} (sunny is the target, never a start); got {names}, {kinds}")
+    obj, wea, k = np.meshgrid(_indices(names, OBJECTS, "object"), _indices(kinds, BASE_WEATHERS, "weather"),
+                              np.arange(per_combination), indexing="ij")
     obj, wea, k = obj.ravel(), wea.ravel(), k.ravel()
     # One seed per (object, k): the same scene appears under every base weather.
     seeds = SPLIT_SEEDS[split] + obj * 100_000 + k
-    names_o, names_w = np.array(objects)[obj], np.array(weathers)[wea]
-    images = render_batch(names_o, names_w, seeds)
-    truth = render_batch(names_o, SUNNY, seeds)
-    return Scenes(to_tensor(images), to_tensor(truth), np.array([OBJECTS.index(o) for o in names_o]),
-                  np.array([WEATHERS.index(w) for w in names_w]), seeds.astype(np.int64))
+    images = render_batch(obj, wea, seeds)
+    truth = render_batch(obj, SUNNY, seeds)
+    return Scenes(to_tensor(images), to_tensor(truth), obj.astype(np.int64), wea.astype(np.int64),
+                  seeds.astype(np.int64))
+
+
+TRAINING_OBJECTS = tuple(o for o in OBJECTS if o != "duck")
 
 
 def training_scenes(per_combination: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sunny, other) training scenes as (n, 3, 64, 64) tensors; no sunny ducks (held out of training)."""
-    others = [o for o in OBJECTS if o != "duck"]
-    sunny = render_batch(np.repeat(others, per_combination), SUNNY,
-                         SPLIT_SEEDS["train"] + np.arange(len(others) * per_combination))
-    rest = scenes("train", per_combination)
-    return to_tensor(sunny), rest.images
+    """(sunny, other) training scenes as (4k, 3, 64, 64) and (16k, 3, 64, 64) tensors, k = ``per_combination``.
+
+    The same k scenes of each of boat, house, tree and car, sunny and under each
+    of the four other weathers: the two sets differ in weather and nothing else.
+    No ducks on either side: sunny ducks are held out of training, and ducks
+    only on the "other" side would make "sunny" also mean "not a duck".
+    """
+    rest = scenes("train", per_combination, objects=TRAINING_OBJECTS)
+    first = rest.weathers == rest.weathers[0]  # each scene once: its sunny twin
+    return rest.truth[first].clone(), rest.images
 
 
 # --------------------------------------------------------------- methods ---
@@ -117,9 +160,12 @@ class Method:
 
 
 def _acts(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
-    with torch.no_grad(), capture(model, layer) as cache:
-        model(x)
-    return cache[layer]
+    parts = []
+    for i in range(0, len(x), BATCH):  # batches: only one layer's activations are kept
+        with torch.no_grad(), capture(model, layer) as cache:
+            model(x[i:i + BATCH])
+        parts.append(cache[layer])
+    return torch.cat(parts)
 
 
 def _prepare_add(model, layer, sunny, other, kind):
@@ -188,6 +234,8 @@ def prepare(model: nn.Module, method: str, layers: Sequence[str], sunny: torch.T
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     layers = [layers] if isinstance(layers, str) else list(layers)
+    if not layers:
+        raise ValueError(f"layers must name at least one module, e.g. [{SceneAutoencoder.BOTTLENECK!r}]")
     if method in ("add", "add_if_below", "to_quantile"):
         return _prepare_add(model, layers[-1], sunny, other, method)
     if method == "sae_feature":
@@ -200,116 +248,259 @@ def prepare(model: nn.Module, method: str, layers: Sequence[str], sunny: torch.T
 # ---------------------------------------------------------------- scoring ---
 
 
+# Pictures per forward pass: the autoencoder's activations for 160 pictures take
+# about 200 MB, so a 480-scene test split never holds all of them at once.
+BATCH = 160
+
+
 @torch.no_grad()
+def run(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """``model(images)`` in batches of ``BATCH`` (same result, bounded memory), inside any open steering context.
+
+    Steering edits act per picture, so batching changes nothing but the peak memory.
+    """
+    return torch.cat([model(images[i:i + BATCH]) for i in range(0, len(images), BATCH)])
+
+
+def _steering_hooks(model: nn.Module) -> bool:
+    """Whether any forward hook is on the model (a steering context is open)."""
+    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def _check_scenes(data: Any) -> None:
+    if not isinstance(data, Scenes):
+        raise TypeError(f"data must be compose.Scenes (e.g. compose.scenes('test', 8)), got {type(data).__name__}")
+
+
 @torch.no_grad()
 def reference_error(model: nn.Module, data: Scenes) -> torch.Tensor:
-    """(n,) the autoencoder's own pixel error on each sunny truth: the yardstick of ``rel_error``."""
-    truth_rec = model(data.truth).clamp(0, 1)
+    """(n,) the autoencoder's own pixel error on each sunny truth: the yardstick of ``rel_error``.
+
+    Computed outside any steering context (it refuses to run inside one: the
+    yardstick would be steered too).
+    """
+    _check_scenes(data)
+    if _steering_hooks(model):
+        raise RuntimeError(
+            "reference_error runs the autoencoder on the true sunny scenes as a yardstick, but hooks are on "
+            "the model (a steering context is open), so the yardstick would be steered too. Compute "
+            "own = compose.reference_error(model, data) before the `with`, and pass score(..., own=own)")
+    truth_rec = run(model, data.truth).clamp(0, 1)
     return ((truth_rec - data.truth) ** 2).mean((1, 2, 3)).clamp(min=1e-8)
+
+
+def _check_steered(steered: Any, data: Scenes) -> torch.Tensor:
+    if not isinstance(steered, torch.Tensor):
+        raise TypeError(f"steered must be a torch tensor of pictures (n, 3, 64, 64), got {type(steered).__name__}")
+    if not steered.is_floating_point():
+        raise TypeError(f"steered must hold floats in [0, 1], got dtype {steered.dtype}")
+    want = (len(data), *data.images.shape[1:])
+    if tuple(steered.shape) != want:
+        raise ValueError(f"steered must have shape {want}: one picture per scene of data, in the same order; "
+                         f"got {tuple(steered.shape)}")
+    return steered.detach().float()
 
 
 @torch.no_grad()
 def score(model: nn.Module, probes: Probes, data: Scenes, steered: torch.Tensor | None = None, *,
           own: torch.Tensor | None = None) -> dict[str, np.ndarray]:
-    """Per-image scores of ``steered`` (default: the plain reconstruction) against the sunny truth.
+    """Per-image verdicts on ``steered`` (default: the plain reconstruction) against the answer key.
 
-    ``own``: :func:`reference_error` of ``data``, when scoring the same scenes many times.
-    Returns (n,) arrays: ``rel_error``, ``p_sunny``, ``object`` (the object probe's guess),
-    ``p_object`` (its probability of the original object), ``object_kept`` and ``success``.
+    ``success`` is the answer key's verdict (:meth:`polylens.judge.AnswerKey.judge`):
+    this scene, on a sunny day. ``own``: :func:`reference_error` of ``data``;
+    pass it when scoring inside a steering context or many times over.
+
+    Returns (n,) arrays: ``success``, ``scene_ok``, ``object_ok``, ``nearest``
+    (what the picture looks most like), ``rel_error`` (pixel error against the
+    truth / the autoencoder's own error on it; inf for non-finite pictures),
+    and the probes' view: ``p_sunny``, ``object`` (the object probe's guess),
+    ``p_object`` (its probability of the original object), ``object_kept``
+    and ``probe_success`` (sunny and the original object, by the probes).
     """
-    if steered is None:
-        steered = model(data.images)
-    out = steered.clamp(0, 1)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be the scene autoencoder (an nn.Module), got {type(model).__name__}")
+    if not isinstance(probes, Probes):
+        raise TypeError(f"probes must be polylens.scenes.load_probes()'s Probes, got {type(probes).__name__}")
+    _check_scenes(data)
     own = reference_error(model, data) if own is None else own
+    if not isinstance(own, torch.Tensor) or tuple(own.shape) != (len(data),):
+        raise ValueError(f"own must be compose.reference_error(model, data): a ({len(data)},) tensor")
+    steered = run(model, data.images) if steered is None else steered
+    steered = _check_steered(steered, data)
+    verdict = data.key.judge(steered)
+    finite = torch.as_tensor(verdict["finite"])
+    # The probes and the pixel error see a finite stand-in; a non-finite picture fails regardless.
+    out = torch.nan_to_num(steered, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
     err = ((out - data.truth) ** 2).mean((1, 2, 3))
-    weather = probes.weather(out)
+    weather = run(probes.weather, out)
     p_sunny = torch.softmax(weather, 1)[:, WEATHERS.index(SUNNY)]
-    p_obj = torch.softmax(probes.object(out), 1)
+    p_obj = torch.softmax(run(probes.object, out), 1)
     guess = p_obj.argmax(1).numpy()
-    kept = guess == data.objects
-    sunny = weather.argmax(1).numpy() == WEATHERS.index(SUNNY)
-    return {"rel_error": (err / own).numpy(), "p_sunny": p_sunny.numpy(), "object": guess,
+    kept = (guess == data.objects) & verdict["finite"]
+    sunny = (weather.argmax(1).numpy() == WEATHERS.index(SUNNY)) & verdict["finite"]
+    return {"success": verdict["success"], "scene_ok": verdict["scene_ok"], "object_ok": verdict["object_ok"],
+            "nearest": verdict["nearest"],
+            "rel_error": torch.where(finite, err / own, torch.tensor(float("inf"))).numpy(),
+            "p_sunny": torch.where(finite, p_sunny, torch.tensor(float("nan"))).numpy(), "object": guess,
             "p_object": p_obj[torch.arange(len(out)), torch.as_tensor(data.objects)].numpy(),
-            "object_kept": kept, "success": kept & sunny}
+            "object_kept": kept, "probe_success": kept & sunny}
 
 
-def _summary(scores: dict[str, np.ndarray], keep: np.ndarray | None = None) -> dict[str, float]:
-    keep = np.ones(len(scores["success"]), bool) if keep is None else keep
+def _rate(hits: np.ndarray) -> tuple[float, float, float]:
+    """(rate, low, high): the share of True in ``hits`` and its 95% Wilson interval."""
+    n = int(len(hits))
+    low, high = wilson(int(np.sum(hits)), n)
+    return (float(np.mean(hits)) if n else float("nan")), low, high
+
+
+def _summary(scores: dict[str, np.ndarray], data: Scenes) -> dict:
+    ducks = data.objects == OBJECTS.index("duck")
     return {
-        "success": float(scores["success"][keep].mean()),
-        "p_sunny": float(scores["p_sunny"][keep].mean()),
-        "object_kept": float(scores["object_kept"][keep].mean()),
-        "rel_error": float(np.median(scores["rel_error"][keep])),
+        "n": len(data),
+        "success": _rate(scores["success"]),
+        "duck": _rate(scores["success"][ducks]),
+        "n_ducks": int(ducks.sum()),
+        "p_sunny": float(np.nanmean(scores["p_sunny"])) if np.isfinite(scores["p_sunny"]).any() else float("nan"),
+        "object_kept": float(scores["object_kept"].mean()),
+        "probe_success": float(scores["probe_success"].mean()),
+        "rel_error": float(np.median(scores["rel_error"])),
+        # Success by the weather the scene was photographed in: "sunny" may not be one displacement.
+        "by_weather": {WEATHERS[w]: _rate(scores["success"][data.weathers == w]) for w in np.unique(data.weathers)},
+        "verdicts": scores["success"].copy(),
     }
+
+
+def _cell(rate: tuple[float, float, float]) -> str:
+    """'27% [20-35]': a rate and its 95% interval, in percent."""
+    p, low, high = rate
+    if not np.isfinite(p):
+        return "-"
+    return f"{p:.0%} [{low * 100:.0f}-{high * 100:.0f}]"
+
+
+REFERENCES = ("no steering", "oracle")
+CHANCE = ("constant sunny picture", "another scene, sunny", "pixel mean difference")
 
 
 @dataclass
 class Table:
-    """Results of :func:`evaluate`: one row per (method, layer, strength), plus references."""
+    """Results of :func:`evaluate`: one row per (method, layer, strength), plus references and chance lines.
+
+    Each row: ``method``, ``layer``, ``strength``, ``kind`` ("reference", "chance"
+    or "method"), ``success`` and ``duck`` as (rate, low, high) with 95%
+    intervals, ``n`` and ``n_ducks``, the probes' ``p_sunny``,
+    ``object_kept`` and ``probe_success``, the median ``rel_error``,
+    ``by_weather`` {weather: (rate, low, high)}, ``verdicts`` (n,) bools per
+    test scene, and for methods ``chosen`` (the validation-chosen strength).
+    """
 
     rows: list[dict] = field(default_factory=list)
 
     def chosen(self) -> list[dict]:
         """The row of each (method, layer) at its validation-chosen strength, best first."""
         picked = [r for r in self.rows if r.get("chosen")]
-        return sorted(picked, key=lambda r: (-r["success"], r["rel_error"]))
+        return sorted(picked, key=lambda r: (-r["success"][0], r["rel_error"]))
 
     def best(self) -> dict:
         """The method row with the highest test success at its chosen strength."""
         return self.chosen()[0]
 
     def reference(self, name: str) -> dict:
-        """The "no steering" or "oracle" row."""
-        return next(r for r in self.rows if r["method"] == name)
+        """A reference or chance row by name: "no steering", "oracle", or one of ``CHANCE``."""
+        for r in self.rows:
+            if r["method"] == name and r["kind"] != "method":
+                return r
+        raise KeyError(f"no reference row {name!r}; there are {[r['method'] for r in self._fixed()]}")
+
+    def row(self, method: str) -> dict:
+        """A method's row at its validation-chosen strength."""
+        for r in self.chosen():
+            if r["method"] == method:
+                return r
+        raise KeyError(f"no method {method!r}; the table holds {[r['method'] for r in self.chosen()]}")
+
+    def chance(self) -> float:
+        """The highest success of any chance line: a method is interesting only above it."""
+        return max(r["success"][0] for r in self.rows if r["kind"] == "chance")
+
+    def _fixed(self) -> list[dict]:
+        return [r for r in self.rows if r["kind"] != "method"]
 
     def by_weather(self) -> str:
-        """Test success of each chosen method by the weather the scene was photographed in."""
+        """Test success (95% interval) of the oracle, the chance lines and each chosen method,
+        by the weather the scene was photographed in."""
         weathers = list(self.rows[0]["by_weather"])
-        head = f"{'method':<15}" + "".join(f"{w:>10}" for w in weathers)
+        head = f"{'method':<24}" + "".join(f"{w:>14}" for w in weathers)
         lines = [head, "-" * len(head)]
-        for r in [self.reference("oracle")] + self.chosen():
-            lines.append(f"{r['method']:<15}" + "".join(f"{r['by_weather'][w]:>10.0%}" for w in weathers))
+        fixed = [r for r in self._fixed() if r["method"] != "no steering"]
+        for r in fixed + self.chosen():
+            lines.append(f"{r['method']:<24}" + "".join(f"{_cell(r['by_weather'][w]):>14}" for w in weathers))
         return "\n".join(lines)
 
     def curves(self, key: str = "success") -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """method -> (strengths, ``key`` at each strength) on the test split, for plotting."""
+        """method -> (strengths, ``key`` at each strength) on the test split, for plotting.
+
+        ``key``: "success" or "duck" (rates), or "p_sunny", "object_kept", "probe_success", "rel_error".
+        """
         out: dict[str, tuple[list, list]] = {}
         for r in self.rows:
-            if r["method"] not in ("no steering", "oracle"):
+            if r["kind"] == "method":
                 xs, ys = out.setdefault(r["method"], ([], []))
                 xs.append(float(r["strength"]))
-                ys.append(float(r[key]))
+                ys.append(float(r[key][0] if isinstance(r[key], tuple) else r[key]))
         return {m: (np.array(xs), np.array(ys)) for m, (xs, ys) in out.items()}
 
     def __str__(self) -> str:
-        """References, then each method at its validation-chosen strength, best first."""
+        """References, chance lines, then each method at its validation-chosen strength, best first."""
         return self._format(self.chosen(), mark=False)
 
     def full(self) -> str:
-        """Every method at every strength tried (chosen strengths marked *), in evaluation order."""
-        return self._format([r for r in self.rows if r["method"] not in ("no steering", "oracle")], mark=True)
+        """Every method at every strength tried (chosen strengths marked *), with its layers."""
+        return self._format([r for r in self.rows if r["kind"] == "method"], mark=True)
 
     def _format(self, rows: list[dict], mark: bool) -> str:
-        head = f"{'method':<15}{'layer':<28}{'strength':>9}{'success':>9}{'duck':>7}{'P(sunny)':>10}{'object':>8}{'rel.err':>9}"
+        name_w = 24
+        head = (f"{'method':<{name_w}}{'strength':>9}{'success':>15}{'duck':>15}{'probes':>8}{'P(sunny)':>10}"
+                f"{'rel.err':>9}" + ("  layer" if mark else ""))
         lines = [head, "-" * len(head)]
-        refs = [r for r in self.rows if r["method"] in ("no steering", "oracle")]
-        for r in refs + rows:
-            strength = f"{r['strength']}{'*' if mark and r.get('chosen') else ''}"
-            lines.append(
-                f"{r['method']:<15}{r['layer']:<28}{strength:>9}{r['success']:>9.0%}{r['duck_success']:>7.0%}"
-                f"{r['p_sunny']:>10.2f}{r['object_kept']:>8.0%}{r['rel_error']:>9.2f}"
-            )
+        fixed = self._fixed()
+        for group in (fixed, rows):
+            for r in group:
+                strength = f"{r['strength']}{'*' if mark and r.get('chosen') else ''}"
+                lines.append(
+                    f"{r['method']:<{name_w}}{strength:>9}{_cell(r['success']):>15}{_cell(r['duck']):>15}"
+                    f"{r['probe_success']:>8.0%}{r['p_sunny']:>10.2f}{r['rel_error']:>9.2f}"
+                    + (f"  {r['layer']}" if mark else ""))
+            if group is fixed:
+                lines.append("-" * len(head))
         return "\n".join(lines)
 
 
-def _row(method: str, layer: str, strength, scores: dict, data: Scenes, **extra) -> dict:
-    row = {"method": method, "layer": layer, "strength": strength, **_summary(scores)}
-    ducks = data.objects == OBJECTS.index("duck")
-    row["duck_success"] = _summary(scores, ducks)["success"] if ducks.any() else float("nan")
-    # Success by the weather the scene was photographed in: "sunny" may not be one displacement.
-    row["by_weather"] = {WEATHERS[w]: float(scores["success"][data.weathers == w].mean())
-                         for w in np.unique(data.weathers)}
-    return {**row, **extra}
+def chance_pictures(model: nn.Module, data: Scenes, sunny: torch.Tensor, other: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Pictures that know the target weather but not the scene: the chance lines of every table.
+
+    * ``constant sunny picture``: the mean of the autoencoder's reconstructions of
+      the sunny training scenes, the same for every input;
+    * ``another scene, sunny``: the autoencoder's reconstruction of the same object
+      on a sunny day in another scene (seed ``CHANCE_SEEDS + seed``);
+    * ``pixel mean difference``: the input plus (mean sunny - mean other) training
+      picture, in pixel space.
+
+    Each (n, 3, 64, 64), in the order of ``data``.
+    """
+    _check_scenes(data)
+    with torch.no_grad():
+        constant = run(model, sunny).clamp(0, 1).mean(0, keepdim=True).expand(len(data), -1, -1, -1)
+        borrowed = to_tensor(render_batch(data.objects, SUNNY, CHANCE_SEEDS + data.seeds))
+        return {
+            CHANCE[0]: constant,
+            CHANCE[1]: run(model, borrowed),
+            CHANCE[2]: (data.images + sunny.mean(0) - other.mean(0)).clamp(0, 1),
+        }
+
+
+def _row(method: str, layer: str, strength, kind: str, scores: dict, data: Scenes, **extra) -> dict:
+    return {"method": method, "layer": layer, "strength": strength, "kind": kind, **_summary(scores, data), **extra}
 
 
 @torch.no_grad()
@@ -318,49 +509,69 @@ def evaluate(
     probes: Probes,
     *,
     plans: Sequence[tuple[str, Sequence[str]]] | None = None,
+    methods: Mapping[str, Method] | None = None,
     strengths: Sequence[float] = (0.5, 1.0, 1.5, 2.0, 3.0),
     n_train: int = 40,
     n_val: int = 6,
-    n_test: int = 12,
+    n_test: int = 24,
 ) -> Table:
-    """Steer held-out scenes toward sunny by every method; score against ground truth.
+    """Steer held-out scenes toward sunny by every method; judge each picture by the answer key.
 
     Args:
         model: the scene autoencoder (steered as a whole: image in, image out).
-        probes: the independent object and weather probes.
-        plans: (method, layers) pairs; default: every method at the bottleneck
-            and a three-layer pathway.
+        probes: the independent object and weather probes (extra columns; they decide nothing).
+        plans: (method, layers) pairs for :func:`prepare`; default: every method at
+            the bottleneck and a three-layer pathway. ``[]``: none (only ``methods``).
+        methods: more methods, already prepared (name -> :class:`Method`), put through
+            the same validation and test protocol.
         strengths: tried on the validation split; every one is also reported on test.
         n_train, n_val, n_test: scenes per (object, base weather) pair in each split.
+            The default test split (24) holds 96 ducks: the duck interval is at most
+            +-10 points.
 
     Returns:
         A :class:`Table` (``str(table)`` prints it; ``table.rows`` has every strength).
     """
-    plans = plans or default_plans()
+    plans = default_plans() if plans is None else list(plans)
+    extra = dict(methods or {})
+    if not plans and not extra:
+        raise ValueError("nothing to evaluate: pass plans=None for every method, or methods={name: Method}")
+    if any(not isinstance(m, Method) for m in extra.values()):
+        raise TypeError("methods must map names to compose.Method (e.g. from compose.prepare)")
+    if isinstance(strengths, (str, bytes)) or not isinstance(strengths, Sequence) or not strengths:
+        raise ValueError(f"strengths must be a non-empty list of numbers, e.g. (0.5, 1.0, 2.0); got {strengths!r}")
+    strengths = [finite_number(s, "each strength", low=0) for s in strengths]
+    n_train, n_val, n_test = (whole_number(v, k, low=1) for v, k in
+                              ((n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test")))
     sunny, other = training_scenes(n_train)
     val, test = scenes("val", n_val), scenes("test", n_test)
-    own = reference_error(model, test)
+    own, own_val = reference_error(model, test), reference_error(model, val)
     table = Table()
-    table.rows.append(_row("no steering", "-", "-", score(model, probes, test, own=own), test))
-    table.rows.append(_row("oracle", "-", "-", score(model, probes, test, model(test.truth), own=own), test))
-    for name, layers in plans:
-        method = prepare(model, name, layers, sunny, other)
-        chosen = _choose(model, probes, method, val, strengths)
+    table.rows.append(_row("no steering", "-", "-", "reference", score(model, probes, test, own=own), test))
+    table.rows.append(_row("oracle", "-", "-", "reference", score(model, probes, test, run(model, test.truth), own=own),
+                           test))
+    for name, pictures in chance_pictures(model, test, sunny, other).items():
+        table.rows.append(_row(name, "-", "-", "chance", score(model, probes, test, pictures, own=own), test))
+    prepared = [prepare(model, name, layers, sunny, other) for name, layers in plans]
+    prepared += [Method(name, m.layer, m.context, m.note, m.parts) for name, m in extra.items()]
+    for method in prepared:
+        chosen = _choose(model, probes, method, val, strengths, own_val)
         for s in strengths:
             with method.context(model, s):
-                steered = model(test.images)
-            table.rows.append(_row(name, method.layer, s, score(model, probes, test, steered, own=own), test,
-                                   chosen=(s == chosen), note=method.note))
+                steered = run(model, test.images)
+            table.rows.append(_row(method.name, method.layer, s, "method", score(model, probes, test, steered, own=own),
+                                   test, chosen=(s == chosen), note=method.note))
     return table
 
 
-def _choose(model, probes, method: Method, val: Scenes, strengths: Sequence[float]) -> float:
-    """The strength with the best validation success (ties: lower pixel error)."""
-    best, own = None, reference_error(model, val)
+def _choose(model, probes, method: Method, val: Scenes, strengths: Sequence[float], own: torch.Tensor) -> float:
+    """The strength with the best validation success (ties: lower median pixel error)."""
+    best = None
     for s in strengths:
         with method.context(model, s):
-            summary = _summary(score(model, probes, val, model(val.images), own=own))
-        key = (summary["success"], -summary["rel_error"])
+            steered = run(model, val.images)
+        scores = score(model, probes, val, steered, own=own)
+        key = (float(scores["success"].mean()), -float(np.median(scores["rel_error"])))
         if best is None or key > best[0]:
             best = (key, s)
     return best[1]

@@ -29,10 +29,25 @@ def test_splits_never_share_a_scene():
     assert not seeds["train"] & seeds["val"] and not seeds["val"] & seeds["test"] and not seeds["train"] & seeds["test"]
 
 
-def test_training_directions_never_see_a_sunny_duck():
+def test_training_contrasts_differ_in_weather_only():
+    """No sunny ducks exist in training, so no ducks on the other side either: the same scenes, other weathers."""
     sunny, other = compose.training_scenes(2)
     assert len(sunny) == 4 * 2  # four objects, no duck
-    assert len(other) == 5 * 4 * 2
+    assert len(other) == 4 * 4 * 2  # the same four objects under each of the four other weathers
+    rest = compose.scenes("train", 2, objects=compose.TRAINING_OBJECTS)
+    assert torch.equal(rest.images, other) and "duck" not in compose.TRAINING_OBJECTS
+    # Each "other" scene's sunny twin is in the sunny set: pairs, same seed.
+    assert all(any(torch.equal(t, s) for s in sunny) for t in rest.truth)
+
+
+def test_a_scene_has_one_seed_whatever_else_is_asked_for():
+    ducks = compose.scenes("test", 3, objects=("duck",))
+    every = compose.scenes("test", 3)
+    assert set(ducks.seeds.tolist()) == set(every.seeds[every.objects == 0].tolist())
+    boats = compose.scenes("test", 3, objects=("boat",), weathers=("night",))
+    assert set(boats.seeds.tolist()) <= set(every.seeds.tolist())
+    with pytest.raises(ValueError, match="sunny is the target"):
+        compose.scenes("test", 1, weathers=("sunny",))
 
 
 def test_strength_zero_is_no_steering_and_references_are_scored(nets):
@@ -49,6 +64,44 @@ def test_strength_zero_is_no_steering_and_references_are_scored(nets):
     assert np.allclose(oracle["rel_error"], 1.0, atol=1e-5)  # the oracle is the reference error itself
 
 
+def test_score_never_steers_its_own_yardstick(nets):
+    ae, probes = nets
+    test = compose.scenes("test", 1)
+    sunny, other = compose.training_scenes(2)
+    method = compose.prepare(ae, "add", [SceneAutoencoder.BOTTLENECK], sunny, other)
+    own = compose.reference_error(ae, test)
+    with torch.no_grad(), method.context(ae, 2.0):
+        steered = ae(test.images)
+        with pytest.raises(RuntimeError, match="reference_error"):
+            compose.score(ae, probes, test, steered)
+        inside = compose.score(ae, probes, test, steered, own=own)
+    outside = compose.score(ae, probes, test, steered, own=own)
+    assert np.array_equal(inside["rel_error"], outside["rel_error"])
+
+
+def test_non_finite_steering_is_never_a_success(nets):
+    """NaN logits argmax to class 0 = sunny and duck: the probes would call a NaN picture a sunny duck."""
+    ae, probes = nets
+    test = compose.scenes("test", 1)
+    for bad in (float("nan"), float("inf")):
+        scores = compose.score(ae, probes, test, torch.full_like(test.images, bad))
+        assert not scores["success"].any() and not scores["probe_success"].any()
+        assert np.isinf(scores["rel_error"]).all()
+
+
+def test_score_refuses_what_it_cannot_score(nets):
+    ae, probes = nets
+    test = compose.scenes("test", 1)
+    with pytest.raises(ValueError, match="one picture per scene"):
+        compose.score(ae, probes, test, test.images[:3])
+    with pytest.raises(TypeError, match="tensor"):
+        compose.score(ae, probes, test, test.images.numpy())
+    with pytest.raises(TypeError, match="compose.Scenes"):
+        compose.score(ae, probes, test.images)
+    with pytest.raises(TypeError, match="load_probes"):
+        compose.score(ae, (ae, ae), test)
+
+
 def test_evaluate_chooses_one_strength_per_plan_on_validation(nets, monkeypatch):
     ae, probes = nets
     seen_splits = []
@@ -63,15 +116,19 @@ def test_evaluate_chooses_one_strength_per_plan_on_validation(nets, monkeypatch)
                              strengths=(0.5, 1.0), n_train=2, n_val=1, n_test=1)
     assert {"val", "test"} <= set(seen_splits)
     assert [r["method"] for r in table.chosen()] and len(table.chosen()) == 2
-    assert {r["method"] for r in table.rows} >= {"no steering", "oracle", "add", "mask"}
+    assert {r["method"] for r in table.rows} >= {"no steering", "oracle", *compose.CHANCE, "add", "mask"}
+    for r in table.rows:  # every rate with its 95% interval
+        rate, low, high = r["success"]
+        assert low <= rate <= high and r["n"] == 20 and len(r["verdicts"]) == 20
     assert "success" in str(table) and "duck" in str(table)
     assert list(table.rows[0]["by_weather"]) == list(compose.BASE_WEATHERS)  # success split by starting weather
     strengths, success = table.curves()["add"]
     assert list(strengths) == [0.5, 1.0] and success.shape == (2,)
     assert table.by_weather().splitlines()[0].split()[1:] == list(compose.BASE_WEATHERS)
     full = table.full().splitlines()
-    assert len(full) == 2 + 2 + 2 * 2  # header, rule, the two references, two methods x two strengths
-    assert sum(line.split()[2].endswith("*") for line in full[4:]) == 2  # one chosen strength per method
+    # header, rule, two references, three chance lines, rule, two methods x two strengths
+    assert len(full) == 2 + 2 + 3 + 1 + 2 * 2
+    assert sum(line.split()[1].endswith("*") for line in full[8:]) == 2  # one chosen strength per method
     assert "*" not in str(table)
 
 
@@ -81,18 +138,45 @@ def test_bad_method_or_split_is_explained(nets):
         compose.prepare(ae, "flip", [SceneAutoencoder.BOTTLENECK], torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
     with pytest.raises(ValueError, match="split"):
         compose.scenes("holdout", 1)
+    with pytest.raises(ValueError, match="at least one module"):
+        compose.prepare(ae, "add", [], torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
 
 
-def test_with_the_shipped_networks_steering_beats_no_steering_and_the_oracle_beats_both():
+@pytest.mark.parametrize("kwargs, match", [
+    ({"strengths": ()}, "non-empty"),
+    ({"strengths": (1.0, float("nan"))}, "finite"),
+    ({"plans": []}, "nothing to evaluate"),
+    ({"n_test": 0}, "n_test"),
+    ({"methods": {"x": 3}}, "compose.Method"),
+])
+def test_evaluate_explains_bad_arguments(nets, kwargs, match):
+    ae, probes = nets
+    with pytest.raises((ValueError, TypeError), match=match):
+        compose.evaluate(ae, probes, **kwargs)
+
+
+def test_prepared_methods_go_through_the_same_protocol(nets):
+    ae, probes = nets
+    sunny, other = compose.training_scenes(2)
+    mine = compose.prepare(ae, "add", [SceneAutoencoder.BOTTLENECK], sunny, other)
+    table = compose.evaluate(ae, probes, plans=[], methods={"my add": mine}, strengths=(0.0, 1.0),
+                             n_train=2, n_val=1, n_test=1)
+    assert [r["method"] for r in table.chosen()] == ["my add"]
+
+
+def test_with_the_shipped_networks_the_judge_brackets_every_method():
+    """No steering never composes, the oracle nearly always does (sunny ducks too), chance stays low,
+    (A NaN picture, which the probes once called a sunny duck, is tested above.)"""
     from polylens.scenes import load_autoencoder, load_probes
 
     table = compose.evaluate(load_autoencoder(), load_probes(), strengths=(0.5, 1.0, 2.0),
                              plans=[("add", [SceneAutoencoder.BOTTLENECK]), ("pathway_mask", list(SceneAutoencoder.PATHWAY))],
                              n_train=8, n_val=2, n_test=3)
-    rows = {r["method"]: r for r in table.rows if r["method"] in ("no steering", "oracle")}
-    assert rows["no steering"]["success"] == 0.0 and rows["no steering"]["p_sunny"] < 0.05  # nothing is sunny yet
-    assert rows["oracle"]["success"] >= 0.9 and rows["oracle"]["p_sunny"] > 0.95  # encoding the true sunny scene works
-    assert rows["oracle"]["duck_success"] >= 0.8  # even for sunny ducks, which the autoencoder never saw
-    best = table.best()
-    assert 0.0 < best["success"] <= rows["oracle"]["success"]
-    assert best["p_sunny"] > rows["no steering"]["p_sunny"] + 0.3
+    none, oracle = table.reference("no steering"), table.reference("oracle")
+    assert none["success"][0] == 0.0 and none["p_sunny"] < 0.05  # nothing is sunny yet
+    assert oracle["success"][0] >= 0.9 and oracle["duck"][0] >= 0.9  # the decoder can draw sunny ducks
+    assert table.chance() <= 0.2
+    assert table.reference("constant sunny picture")["success"][0] == 0.0
+    for r in table.rows:
+        if r["kind"] == "method":
+            assert r["success"][0] <= oracle["success"][0]

@@ -23,6 +23,7 @@ from polylens.scenes.render import (
     render_batch,
     scene_params,
     scene_params_batch,
+    sun_zone,
 )
 from polylens.scenes.weights import Probes, WeightsError, load_autoencoder, load_manifest, load_probes
 
@@ -44,5 +45,6 @@ __all__ = [
     "render_batch",
     "scene_params",
     "scene_params_batch",
+    "sun_zone",
     "to_tensor",
 ]

@@ -37,12 +37,20 @@ __all__ = [
     "render_batch",
     "scene_params",
     "scene_params_batch",
+    "sun_zone",
 ]
 
 OBJECTS = ("duck", "boat", "house", "tree", "car")
 WEATHERS = ("sunny", "overcast", "rainy", "night", "snowy")
 
 MIN_SIZE, MAX_SIZE = 16, 512
+# Where the sun's centre may sit (image fractions): x in [start, start + span] on
+# the side away from the object, y in [_SUN_Y, _SUN_Y + span]. Its disc has
+# radius 0.07 and its glow fades to about 1% of full strength 0.2 from the centre.
+_SUN_X_LEFT, _SUN_X_RIGHT = (0.12,), (0.66,)
+_SUN_Y = 0.09
+_SUN_SPAN = (0.22, 0.12)
+_SUN_REACH = 0.2
 _CHUNK_PIXELS = 1 << 21  # images per chunk * H * W: keeps temporaries ~8 MB
 
 Names = Union[str, Sequence[str], np.ndarray]
@@ -303,8 +311,8 @@ def scene_params_batch(objs: Names, seeds: Seeds) -> dict[str, np.ndarray]:
     cx = 0.5 + room * (2 * r[:, 0] - 1)
     colour = np.array([_MAIN[n] for n in names]) + 0.16 * (r[:, 3:6] - 0.5)
     # The sun keeps clear of the object: it sits on the far side of the sky.
-    sun_x = np.where(cx < 0.5, 0.66 + 0.22 * r[:, 8], 0.12 + 0.22 * r[:, 8])
-    sun = np.stack([sun_x, 0.09 + 0.12 * r[:, 9]], axis=1)
+    sun_x = np.where(cx < 0.5, _SUN_X_RIGHT[0], _SUN_X_LEFT[0]) + _SUN_SPAN[0] * r[:, 8]
+    sun = np.stack([sun_x, _SUN_Y + _SUN_SPAN[1] * r[:, 9]], axis=1)
     water = r[:, 7] < np.array([_WATER[n] for n in names])
     ground = np.where(water[:, None], _WATER_RGB, _GRASS) + 0.08 * (r[:, 10:11] - 0.5)
     return {
@@ -321,6 +329,26 @@ def scene_params_batch(objs: Names, seeds: Seeds) -> dict[str, np.ndarray]:
         "sun": sun,
         "phase": 2 * np.pi * r[:, 10],
     }
+
+
+def sun_zone(params: dict, size: int = 64) -> np.ndarray:
+    """Where the sun's disc and glow may be, given only what a non-sunny picture shows: (n, size, size) bool.
+
+    Under overcast, rain or snow the sun is hidden, so a picture tells which
+    side of the sky it is on (the far side from the object) but not where on
+    that side. This zone covers every place the sun and the visible part of
+    its glow could be for that side, so a judge can leave it out: nothing may
+    win or lose by guessing the hidden sun's position.
+    ``params`` as from :func:`scene_params_batch`.
+    """
+    size = _check_size(size)
+    p = _stack_params(params)
+    c = (np.arange(size) + 0.5) / size
+    x, y = c[None, None, :], c[None, :, None]
+    left = np.where(np.asarray(p["cx"]) < 0.5, _SUN_X_RIGHT[0], _SUN_X_LEFT[0])[:, None, None]
+    dx = np.maximum(np.maximum(left - x, x - (left + _SUN_SPAN[0])), 0.0)
+    dy = np.maximum(np.maximum(_SUN_Y - y, y - (_SUN_Y + _SUN_SPAN[1])), 0.0)
+    return np.hypot(dx, dy) < _SUN_REACH
 
 
 def scene_params(obj: str, seed: int = 0) -> dict:
@@ -498,14 +526,15 @@ def _snow(seeds: np.ndarray, size: int) -> np.ndarray:
     return np.minimum(flakes, 0.95)
 
 
-def _draw_chunk(p: dict, weather: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _draw_chunk(p: dict, weather: np.ndarray, size: int, with_object: bool = True) -> tuple[np.ndarray, np.ndarray]:
     m = len(weather)
     x, y = _grid(size)
     horizon = np.asarray(p["horizon"], dtype=np.float32)[:, None, None]
     on_ground = _coverage(horizon - y, size)[:, None]
     ground = _ground(p, weather, x, y, size)
     sunny = weather == WEATHERS.index("sunny")
-    objects = np.asarray(p["object"])
+    # Without the object, nothing casts a shadow or is drawn over the background.
+    objects = np.asarray(p["object"]) if with_object else np.full(m, -1)
     for k, name in enumerate(OBJECTS):
         sel = sunny & (objects == k)
         if sel.any():
@@ -543,12 +572,17 @@ def _draw_chunk(p: dict, weather: np.ndarray, size: int) -> tuple[np.ndarray, np
     return np.clip(image, 0.0, 1.0), mask
 
 
-def draw_batch(params: dict, weathers: Names, size: int = 64, with_mask: bool = False):
+def draw_batch(params: dict, weathers: Names, size: int = 64, with_mask: bool = False, *,
+               with_object: bool = True):
     """Draw many scenes. ``params`` from ``scene_params_batch`` (n entries), ``weathers`` (n,) or one name.
 
     Returns images (n, H, W, 3) float32 in [0, 1]; with ``with_mask`` also the
     object's coverage (n, H, W) in [0, 1], which does not depend on weather.
+    ``with_object=False`` draws the same scenes without their object (and its
+    shadow): the background the object stands in front of (the mask is then empty).
     """
+    if not isinstance(with_object, (bool, np.bool_)):
+        raise TypeError(f"with_object must be True or False; got {with_object!r}")
     size = _check_size(size)
     p = _stack_params(params)
     n = len(p["cx"])
@@ -558,7 +592,7 @@ def draw_batch(params: dict, weathers: Names, size: int = 64, with_mask: bool = 
     step = max(1, _CHUNK_PIXELS // (size * size))
     for start in range(0, n, step):
         part = slice(start, min(n, start + step))
-        chunk, masks[part] = _draw_chunk({k: v[part] for k, v in p.items()}, weather[part], size)
+        chunk, masks[part] = _draw_chunk({k: v[part] for k, v in p.items()}, weather[part], size, bool(with_object))
         images[part] = chunk.transpose(0, 2, 3, 1)  # drawn channels-first: numpy's inner loops run along rows
     return (images, masks) if with_mask else images
 
