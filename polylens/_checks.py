@@ -20,12 +20,24 @@ _KINDS = {"c": "complex numbers", "O": "Python objects", "U": "strings", "S": "b
 
 
 def check_model(model: Any) -> None:
-    """Refuse anything that is not a ``torch.nn.Module``."""
+    """Refuse anything that is not a ``torch.nn.Module``, and modules without real weights.
+
+    A model built on the meta device (``device="meta"``, or by some loaders
+    before weights arrive) has shapes but no values: running it gives
+    tensors with no data, and the error comes from deep inside torch.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(
             f"expected a torch.nn.Module, got {type(model).__name__}; "
             "pass the network itself (e.g. polylens.models.MLP([2, 16, 1]))"
         )
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_meta:
+            raise ValueError(
+                f"the model's {name!r} is on the meta device: it has a shape but no values. "
+                "Give it real weights first, e.g. model.to_empty(device='cpu') then "
+                "model.load_state_dict(weights), or build it without device='meta'"
+            )
 
 
 def _refuse_kind(kind: str, what: str) -> None:
@@ -66,25 +78,111 @@ def real_tensor(value: Any, what: str, dtype: torch.dtype | None = torch.float64
     return t if dtype is None else t.to(dtype)
 
 
-def finite_number(value: Any, what: str) -> float:
-    """A finite float: ``TypeError`` for non-numbers, ``ValueError`` for NaN, inf or huge ints."""
-    if isinstance(value, (str, bytes, complex)) or value is None:
+def _scalar(value: Any, what: str) -> int | float:
+    """A Python int or float from a number of any common kind, else ``TypeError``.
+
+    Python ints and floats, numpy scalars (``np.float32(0.1)``, ``np.int64(3)``)
+    and one-number arrays and tensors with no dimensions (``torch.tensor(3)``,
+    ``np.array(2.0)``) all count: they are what arithmetic in numpy and torch
+    hands back, so a learner meets them all the time. ``bool`` is not a number
+    (``True`` as a learning rate is a slip, not a 1), nor are strings, complex
+    numbers, or arrays with more than one number.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.ndim != 0:
+            raise TypeError(
+                f"{what} must be a single number, got a tensor of shape {tuple(value.shape)}; "
+                "pass one number (e.g. t.item() for a one-element tensor)"
+            )
+        if value.dtype == torch.bool or value.is_complex():
+            raise TypeError(f"{what} must be a number, got a {value.dtype} tensor {value!r}")
+        return value.item()
+    if isinstance(value, np.ndarray):
+        if value.ndim != 0:
+            raise TypeError(
+                f"{what} must be a single number, got an array of shape {value.shape}; "
+                "pass one number (e.g. a.item() for a one-element array)"
+            )
+        value = value[()]  # the numpy scalar inside
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} must be a number, got the bool {value!r}; pass a number such as 1 or 0.5")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, (str, bytes, complex, np.complexfloating)) or value is None:
         raise TypeError(f"{what} must be a number, got {type(value).__name__} {value!r}")
-    try:
-        number = float(value)
+    try:  # other real numbers (fractions.Fraction, decimal.Decimal, objects with __float__)
+        return float(value)
     except OverflowError:
-        raise ValueError(f"{what} is too large to be a float, got {value!r}") from None
+        raise ValueError(f"{what} is too large to be a float, got {_short(value)}") from None
     except (TypeError, ValueError) as err:
         raise TypeError(f"{what} must be a number, got {type(value).__name__}") from err
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:30] + f"... ({len(text)} characters)"
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is a real number that :func:`finite_number` would read (finite or not)."""
+    try:
+        _scalar(value, "value")
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def is_whole(value: Any) -> bool:
+    """Whether ``value`` is an int that :func:`whole_number` would read (any sign)."""
+    try:
+        whole_number(value, "value", low=None)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def finite_number(
+    value: Any, what: str, *, low: float | None = None, above: float | None = None, high: float | None = None
+) -> float:
+    """A finite float: ``TypeError`` for non-numbers, ``ValueError`` for NaN, inf, huge ints or out of range.
+
+    Any number :func:`_scalar` reads is accepted (Python, numpy or 0-d torch).
+    ``low`` and ``high`` are inclusive bounds, ``above`` an exclusive lower one.
+    """
+    number = _scalar(value, what)
+    try:
+        number = float(number)
+    except OverflowError:
+        raise ValueError(f"{what} is too large to be a float, got {_short(value)}") from None
     if not math.isfinite(number):
         raise ValueError(f"{what} must be finite, got {number}")
+    if low is not None and number < low:
+        raise ValueError(f"{what} must be a finite number >= {low:g}, got {number:g}")
+    if above is not None and not number > above:
+        raise ValueError(f"{what} must be a finite number > {above:g}, got {number:g}")
+    if high is not None and number > high:
+        raise ValueError(f"{what} must be a finite number <= {high:g}, got {number:g}")
     return number
 
 
-def whole_number(value: Any, what: str, low: int = 0) -> int:
-    """An int >= ``low`` (numpy ints accepted, bools and floats refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an int, got {type(value).__name__} {value!r}")
-    if value < low:
+def whole_number(value: Any, what: str, low: int | None = 0) -> int:
+    """An int >= ``low`` (no bound if None).
+
+    Python and numpy ints and 0-d integer tensors are accepted; bools and
+    floats (even 3.0: a count written as a float is usually a computed value
+    that should have been rounded on purpose) are refused with a ``TypeError``.
+    """
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point() \
+            and not value.is_complex() and value.dtype != torch.bool:
+        value = value.item()
+    elif isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        shown = f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}" \
+            if isinstance(value, (torch.Tensor, np.ndarray)) else f"{type(value).__name__} {value!r}"
+        raise TypeError(f"{what} must be an int, got {shown}")
+    if low is not None and value < low:
         raise ValueError(f"{what} must be an int >= {low}, got {value}")
     return int(value)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from polylens._checks import finite_number, whole_number
+
 __all__ = ["two_moons", "spirals"]
 
 
-def _check(n: int, noise: float) -> None:
-    if not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an int >= 2, got {n!r}")
-    if not (np.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+def _check(n: int, noise: float, seed: int) -> tuple[int, float, int]:
+    """(n, noise, seed) as Python numbers; numpy and 0-d torch numbers accepted, bools refused."""
+    return whole_number(n, "n", low=2), finite_number(noise, "noise", low=0), whole_number(seed, "seed")
 
 
 def two_moons(n: int = 512, noise: float = 0.08, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,7 +25,7 @@ def two_moons(n: int = 512, noise: float = 0.08, seed: int = 0) -> tuple[torch.T
 
     Shapes: x (n, 2) float32, y (n,) int64 with n // 2 points of class 0.
     """
-    _check(n, noise)
+    n, noise, seed = _check(n, noise, seed)
     rng = np.random.default_rng(seed)
     n0 = n // 2
     angle = rng.uniform(0.0, np.pi, size=n)
@@ -44,11 +44,9 @@ def spirals(
 
     Shapes: x (n, 2) float32, y (n,) int64 in [0, classes).
     """
-    _check(n, noise)
-    if not isinstance(classes, int) or classes < 2:
-        raise ValueError(f"classes must be an int >= 2, got {classes!r}")
-    if not (np.isfinite(turns) and turns > 0):
-        raise ValueError(f"turns must be a positive number, got {turns!r}")
+    n, noise, seed = _check(n, noise, seed)
+    classes = whole_number(classes, "classes", low=2)
+    turns = finite_number(turns, "turns", above=0)
     rng = np.random.default_rng(seed)
     y = np.arange(n) % classes
     r = np.sqrt(rng.uniform(0.0025, 1.0, size=n)) * 0.9  # sqrt: even density in area

@@ -22,13 +22,19 @@ Editing::
 
 A module called several times in one forward pass (one ReLU object used
 twice) is recorded once per call, as ``name``, ``name#1``, ``name#2`` ...
+
+Each ``capture(...)`` or ``hooks(...)`` object serves one ``with`` block:
+call it again for the next block. Compiled models (``torch.compile(model)``)
+are refused: the compiled graph skips hooks added after its first call, so
+pass ``model._orig_mod`` (the module it wraps) instead.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -128,6 +134,66 @@ def resolve_names(model: nn.Module, names_filter: NamesFilter = None) -> list[st
             raise _unknown_name(name, known)
     wanted = set(names_filter)
     return [n for n in known if n in wanted]
+
+
+# ------------------------------------------------------------- compiled ---
+
+
+def _is_compiled(module: nn.Module) -> bool:
+    # torch.compile(model) returns a torch._dynamo OptimizedModule wrapping the original as
+    # ``_orig_mod``; checked by name so that importing polylens does not import dynamo.
+    return type(module).__name__ == "OptimizedModule" or isinstance(getattr(module, "_orig_mod", None), nn.Module)
+
+
+def _check_hookable(model: nn.Module) -> None:
+    """Refuse models that are, or contain, a ``torch.compile`` wrapper.
+
+    A compiled graph does not run the Python hooks added after its first
+    call: captures come back empty and edits do nothing, silently.
+    """
+    _check_model(model)
+    for name, module in model.named_modules():
+        if _is_compiled(module):
+            where = "model" if not name else f"model.{name}"
+            raise TypeError(
+                f"{where} was compiled with torch.compile: the compiled graph skips hooks added after its "
+                f"first call, so captures would come back empty and edits would do nothing. Pass the module "
+                f"it wraps, {where}._orig_mod (and call that inside the block), or hook before compiling"
+            )
+
+
+class _SingleUse(AbstractContextManager):
+    """A context manager that serves one ``with`` block and says so when entered again."""
+
+    def __init__(self, manager: AbstractContextManager, what: str) -> None:
+        self._manager, self._what, self._used = manager, what, False
+
+    def __enter__(self) -> Any:
+        if self._used:
+            raise RuntimeError(
+                f"this {self._what}(...) object was already used for a with-block; call {self._what}(...) "
+                f"again for each block, e.g. `with {self._what}(model, ...) as cache:`"
+            )
+        self._used = True
+        return self._manager.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._manager.__exit__(*exc)
+
+
+def single_use(fn: Callable[..., Iterator[Any]]) -> Callable[..., AbstractContextManager]:
+    """Like ``contextlib.contextmanager``, but entering the same object twice is a clear ``RuntimeError``.
+
+    (A plain generator context manager entered twice fails with
+    "'_GeneratorContextManager' object has no attribute 'args'".)
+    """
+    manager = contextmanager(fn)
+
+    @functools.wraps(fn)
+    def make(*args: Any, **kwargs: Any) -> AbstractContextManager:
+        return _SingleUse(manager(*args, **kwargs), fn.__name__)
+
+    return make
 
 
 # ------------------------------------------------------------- structure ---
@@ -269,7 +335,18 @@ def _first_arg(args: tuple) -> Any:
     return args[0] if len(args) == 1 else args
 
 
-@contextmanager
+def _input_of(args: tuple, kwargs: dict) -> Any:
+    """What a module was called with: its positional input, else its keyword arguments.
+
+    ``relu(input=x)`` passes nothing positionally; its input is ``x``, not
+    ``()``. Several keyword arguments and no positional ones give the dict.
+    """
+    if args or not kwargs:
+        return _first_arg(args)
+    return next(iter(kwargs.values())) if len(kwargs) == 1 else dict(kwargs)
+
+
+@single_use
 def capture(
     model: nn.Module,
     names_filter: NamesFilter = None,
@@ -297,6 +374,7 @@ def capture(
     """
     if which not in _WHICH:
         raise ValueError(f"which must be one of {_WHICH}, got {which!r}")
+    _check_hookable(model)
     names = resolve_names(model, names_filter)
     modules = dict(model.named_modules())
     cache, calls, handles = Cache(), _Calls(), []
@@ -311,9 +389,9 @@ def capture(
         calls.reset()
 
     def make_pre(name):
-        def pre(_module, args):
+        def pre(_module, args, kwargs):
             key, _ = calls.next(name, "input")
-            cache.inputs._add(key, _map_tensors(_first_arg(args), lambda t: _copy(t, detach)))
+            cache.inputs._add(key, _map_tensors(_input_of(args, kwargs), lambda t: _copy(t, detach)))
         return pre
 
     def make_post(name):
@@ -327,7 +405,7 @@ def capture(
         handles.append(model.register_forward_pre_hook(new_pass, prepend=True))
         for name in names:
             if which in ("input", "both"):
-                handles.append(modules[name].register_forward_pre_hook(make_pre(name)))
+                handles.append(modules[name].register_forward_pre_hook(make_pre(name), with_kwargs=True))
             if which in ("output", "both"):
                 handles.append(modules[name].register_forward_hook(make_post(name)))
         yield cache
@@ -354,7 +432,7 @@ def _hook_specs(model: nn.Module, specs: Any, arg: str) -> list[tuple[str, HookF
     return out
 
 
-@contextmanager
+@single_use
 def hooks(
     model: nn.Module,
     fwd_hooks: Sequence[tuple[Any, HookFn]] | None = None,
@@ -371,12 +449,13 @@ def hooks(
             outputs come back as the same tuple type; tensors keep their
             shape, dtype and device.
         input_hooks: the same for a module's input (its first positional
-            argument), e.g. to edit a ReLU's pre-activations.
+            argument, or its one keyword argument as in ``relu(input=x)``),
+            e.g. to edit a ReLU's pre-activations.
 
     Yields:
         The model, with the hooks in place until the block ends.
     """
-    _check_model(model)
+    _check_hookable(model)
     out_specs = _hook_specs(model, fwd_hooks, "fwd_hooks")
     in_specs = _hook_specs(model, input_hooks, "input_hooks")
     modules = dict(model.named_modules())
@@ -393,20 +472,28 @@ def hooks(
         return post
 
     def make_pre(name, fn):
-        def pre(module, args):
+        def pre(module, args, kwargs):
             key, k = calls.next(name, "input")
-            value = _first_arg(args)
+            if not args and len(kwargs) > 1:
+                raise TypeError(
+                    f"input hook on {key!r}: the module was called with keyword arguments only "
+                    f"({', '.join(kwargs)}), so there is no one input to edit; call it with its input "
+                    "positionally, or hook its output instead"
+                )
+            value = _input_of(args, kwargs)
             new = fn(value, HookPoint(key, name, module, k, "input"))
             if new is None:
                 return None
             new = _restore_like(new, value, f"input hook on {key!r}")
-            return (new,) if len(args) == 1 else tuple(new)
+            if not args and kwargs:  # called as module(input=x): put the edit back under its keyword
+                return args, {next(iter(kwargs)): new}
+            return ((new,) if len(args) == 1 else tuple(new)), kwargs
         return pre
 
     with _registered(handles):
         handles.append(model.register_forward_pre_hook(new_pass, prepend=True))
         for name, fn in in_specs:
-            handles.append(modules[name].register_forward_pre_hook(make_pre(name, fn)))
+            handles.append(modules[name].register_forward_pre_hook(make_pre(name, fn), with_kwargs=True))
         for name, fn in out_specs:
             handles.append(modules[name].register_forward_hook(make_post(name, fn)))
         yield model
@@ -420,9 +507,13 @@ def run_with_cache(
     detach: bool = True,
     **kwargs: Any,
 ) -> tuple[Any, Cache]:
-    """Run ``model(*args, **kwargs)`` once and return ``(output, cache)``."""
+    """Run ``model(*args, **kwargs)`` once and return ``(output, cache)``.
+
+    An input whose shape the model's first layer cannot take is refused with
+    a ``ValueError`` that says which shape it expects.
+    """
     with capture(model, names_filter, which, detach=detach) as cache:
-        out = model(*args, **kwargs)
+        out = _run(model, args, kwargs)
     return out, cache
 
 
@@ -433,6 +524,39 @@ def run_with_hooks(
     input_hooks: Sequence[tuple[Any, HookFn]] | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Run ``model(*args, **kwargs)`` once with the given edit hooks."""
+    """Run ``model(*args, **kwargs)`` once with the given edit hooks (input shape checked as in run_with_cache)."""
     with hooks(model, fwd_hooks, input_hooks=input_hooks):
+        return _run(model, args, kwargs)
+
+
+def _expected_input(model: nn.Module) -> tuple[str, str, Callable[[torch.Tensor], bool]] | None:
+    """(first layer's name, the input shape it expects, does a tensor fit it) for the first Linear or Conv."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            n = module.in_features
+            return name, f"(batch, {n}) (nn.Linear with in_features={n})", \
+                lambda x: x.ndim >= 1 and x.shape[-1] == n
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            c, dims = module.in_channels, {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}[type(module)]
+            spatial = {1: "L", 2: "H, W", 3: "D, H, W"}[dims]
+            shape = f"(batch, {c}, {spatial})"
+            return name, f"{shape} ({type(module).__name__} with in_channels={c})", \
+                lambda x: x.ndim in (dims + 1, dims + 2) and x.shape[-dims - 1] == c
+    return None
+
+
+def _run(model: nn.Module, args: tuple, kwargs: dict) -> Any:
+    """``model(*args, **kwargs)``; a shape error caused by a wrongly shaped input says what the model expects."""
+    try:
         return model(*args, **kwargs)
+    except RuntimeError as err:
+        x = args[0] if args else next(iter(kwargs.values()), None)
+        expected = _expected_input(model) if isinstance(x, torch.Tensor) else None
+        # Only when the input plainly does not fit the first layer: other errors pass through untouched.
+        if expected is None or expected[2](x):
+            raise
+        name, shape, _ = expected
+        raise ValueError(
+            f"the model cannot run on an input of shape {tuple(x.shape)}: its first layer {name!r} expects "
+            f"{shape}. Pass an input of that shape (torch said: {err})"
+        ) from err

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from polylens._checks import is_whole, whole_number
+
 __all__ = ["ACTIVATIONS", "MLP", "ResidualMLP", "SmallCNN", "seeded"]
 
 ACTIVATIONS = {
@@ -36,9 +38,10 @@ class seeded:
     """Context manager: torch's RNG seeded inside, restored on exit."""
 
     def __init__(self, seed: int) -> None:
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-        self.seed = seed
+        try:
+            self.seed = whole_number(seed, "seed", low=None)
+        except TypeError:
+            raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}") from None
         self._fork = None
 
     def __enter__(self) -> None:
@@ -60,12 +63,12 @@ def _check_widths(widths: Sequence[int], least: int = 2) -> list[int]:
     if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
         raise TypeError(f"widths must be a list of layer sizes, e.g. [2, 16, 16, 1]; got {widths!r}")
     widths = list(widths)
-    if len(widths) < least or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):
+    if len(widths) < least or not all(is_whole(w) and w > 0 for w in widths):
         raise ValueError(
             f"widths must be at least {least} positive ints (input, hidden..., output), "
             f"e.g. [2, 16, 16, 1]; got {widths}"
         )
-    return widths
+    return [int(w) for w in widths]  # numpy ints and 0-d tensors become plain ints for nn.Linear
 
 
 class MLP(nn.Sequential):
@@ -136,10 +139,11 @@ class ResidualMLP(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        _check_widths([d_in, width, hidden, d_out])
+        d_in, width, hidden, d_out = _check_widths([d_in, width, hidden, d_out])
         _check_dtype(dtype)
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        if not is_whole(depth) or depth < 0:
             raise ValueError(f"depth must be an int number of residual blocks >= 0, got {depth!r}")
+        depth = int(depth)
         with seeded(seed):
             self.inp = nn.Linear(d_in, width, dtype=dtype)
             self.blocks = nn.Sequential(
@@ -171,11 +175,13 @@ class SmallCNN(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("channels", channels), ("n_classes", n_classes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_whole(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        in_channels, channels, n_classes = int(in_channels), int(channels), int(n_classes)
         _check_dtype(dtype)
-        if isinstance(size, bool) or not isinstance(size, int) or size % 4 or size < 4:
+        if not is_whole(size) or size % 4 or size < 4:
             raise ValueError(f"size must be a positive multiple of 4 (two 2x poolings), got {size}")
+        size = int(size)
         with seeded(seed):
             self.features = nn.Sequential(
                 nn.Conv2d(in_channels, channels, 3, padding=1, dtype=dtype),

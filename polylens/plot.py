@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from polylens._checks import finite_number, whole_number
+
 __all__ = ["plane_grid", "show_field"]
 
 
@@ -20,8 +22,7 @@ def plane_grid(
     :func:`show_field` after ``values.reshape(n, n)``.
     """
     s0, s1, t0, t1 = _check_extent(extent)
-    if not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an int >= 2, got {n!r}")
+    n = whole_number(n, "n", low=2)
     s = torch.linspace(s0, s1, n, dtype=dtype)
     t = torch.linspace(t0, t1, n, dtype=dtype)
     tt, ss = torch.meshgrid(t, s, indexing="ij")
@@ -52,9 +53,9 @@ def show_field(ax, values, extent: Sequence[float] = (-1.0, 1.0, -1.0, 1.0), *, 
 
 
 def _check_extent(extent: Sequence[float]) -> tuple[float, float, float, float]:
-    if len(extent) != 4:
+    if isinstance(extent, (str, bytes)) or not hasattr(extent, "__len__") or len(extent) != 4:
         raise ValueError(f"extent must be (s0, s1, t0, t1), got {extent!r}")
-    s0, s1, t0, t1 = (float(e) for e in extent)
-    if not (np.isfinite([s0, s1, t0, t1]).all() and s0 < s1 and t0 < t1):
+    s0, s1, t0, t1 = (finite_number(e, "each value of extent") for e in extent)
+    if not (s0 < s1 and t0 < t1):
         raise ValueError(f"extent must be finite with s0 < s1 and t0 < t1, got {extent!r}")
     return s0, s1, t0, t1

@@ -23,7 +23,6 @@ mask")::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from polylens.hooks import HookPoint, hooks
+from polylens._checks import finite_number, real_array, whole_number
+from polylens.hooks import HookPoint, hooks, single_use
 from polylens.spline import RELU_LIKE, CodeMask, Layer, SplineCode, _activation_names, _layers, _run_inputs, mask
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
     "toward_mask",
 ]
 
-Gate = Callable[[torch.Tensor], torch.Tensor]  # (batch, ...) activations -> (batch,) bool
+Gate = Callable[[torch.Tensor], torch.Tensor]  # (batch, ...) activations -> (batch,) bool tensor
 
 
 # -------------------------------------------------------------- directions ---
@@ -113,7 +113,8 @@ def mean_difference(pos: torch.Tensor, neg: torch.Tensor, layer: str = "") -> Fe
         layer: the module they were captured from (used by :func:`add`).
     """
     pos, neg = _check_acts(pos, None, "pos"), _check_acts(neg, pos.shape[1:], "neg")
-    diff = pos.mean(0) - neg.mean(0)
+    # float64: the means of float32 activations near float32's range cannot overflow there.
+    diff = pos.double().mean(0) - neg.double().mean(0)
     return _direction(layer, diff, pos, neg)
 
 
@@ -128,19 +129,41 @@ def paired_pca(pos: torch.Tensor, neg: torch.Tensor, layer: str = "") -> Feature
     pos, neg = _check_acts(pos, None, "pos"), _check_acts(neg, pos.shape[1:], "neg")
     if len(pos) != len(neg):
         raise ValueError(f"paired_pca needs pairs: got {len(pos)} positives and {len(neg)} negatives")
-    diffs = (pos - neg).flatten(1).double()
+    diffs = (pos.double() - neg.double()).flatten(1)
+    if not torch.isfinite(diffs).all():
+        raise ValueError("pos - neg overflows float64: the activations are too large; divide both by a common scale")
+    if not diffs.abs().max() > 0:
+        # Every difference is zero: the SVD would still return some unit vector, an arbitrary direction.
+        raise ValueError(
+            "every pair is identical (pos[i] == neg[i] for all i): there is no direction between them; "
+            "pass pairs that differ in the feature (e.g. the same scene, sunny and not)"
+        )
+    diffs = diffs / diffs.abs().max()  # scale-free: the SVD of huge numbers would overflow
     _, _, vh = torch.linalg.svd(diffs, full_matrices=False)
     top = vh[0] * torch.sign(vh[0] @ diffs.mean(0) + 1e-300)
-    return _direction(layer, top.to(pos.dtype).reshape(pos.shape[1:]), pos, neg)
+    return _direction(layer, top.reshape(pos.shape[1:]), pos, neg)
 
 
 def _direction(layer: str, vec: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> FeatureDirection:
-    norm = vec.norm()
-    if not norm > 0:
+    """Normalise ``vec`` (in float64, scaled first so that no square overflows) and project the data on it."""
+    vec = vec.detach().double()
+    if not torch.isfinite(vec).all():
+        raise ValueError(
+            "the direction overflows float64: the activations are too large; divide pos and neg by a common scale"
+        )
+    biggest = vec.abs().max()
+    if not biggest > 0:
         raise ValueError("pos and neg have the same mean: there is no direction between them")
-    unit = (vec / norm).detach()
-    flat = unit.flatten()
-    return FeatureDirection(layer, unit, (pos.flatten(1) @ flat).detach(), (neg.flatten(1) @ flat).detach())
+    unit64 = (vec / biggest) / (vec / biggest).norm()
+    unit = unit64.to(pos.dtype)
+    flat = unit64.flatten()
+    projections = [(a.detach().flatten(1).double() @ flat).to(pos.dtype) for a in (pos, neg)]
+    if not all(torch.isfinite(p).all() for p in projections):
+        raise ValueError(
+            f"projections onto the direction overflow {pos.dtype}: the activations are too large; "
+            "divide pos and neg by a common scale (or pass float64)"
+        )
+    return FeatureDirection(layer, unit, *projections)
 
 
 def separation(sae: nn.Module, pos: torch.Tensor, neg: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -178,8 +201,9 @@ def sae_direction(
     scores = separation(sae, pos, neg, scale)
     if latent is None:
         latent = int(scores.argmax())
-    if not (isinstance(latent, int) and 0 <= latent < len(scores)):
+    if not 0 <= whole_number(latent, "latent", low=None) < len(scores):
         raise ValueError(f"latent must be an int in [0, {len(scores)}), got {latent!r}")
+    latent = int(latent)
     atom = sae.dictionary[latent].to(pos.dtype).reshape(pos.shape[1:])
     return _direction(layer, atom, pos, neg)
 
@@ -202,23 +226,35 @@ def dot_above(direction: FeatureDirection, threshold: float) -> Gate:
 
 
 def _finite(value: Any, what: str) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{what} must be a number, got {type(value).__name__}") from err
-    if not np.isfinite(value):
-        raise ValueError(f"{what} must be finite, got {value}")
-    return value
+    """A finite float from any real number (Python, numpy, 0-d tensor); strings and bools refused."""
+    return finite_number(value, what)
 
 
 def _rows(gate: Gate | None, h: torch.Tensor) -> torch.Tensor:
     """(batch, 1, ...) 0/1 multiplier: which examples the gate lets through."""
     if gate is None:
         return torch.ones((len(h),) + (1,) * (h.ndim - 1), dtype=h.dtype, device=h.device)
-    keep = torch.as_tensor(gate(h), device=h.device)
+    keep = gate(h)
+    # Only bools: a gate returning scores (0.3) or counts (2) would silently scale alpha.
+    if not (isinstance(keep, torch.Tensor) and keep.dtype == torch.bool):
+        got = f"a {keep.dtype} tensor" if isinstance(keep, torch.Tensor) else type(keep).__name__
+        raise TypeError(
+            f"a gate must return a bool tensor, one True/False per example; got {got}. "
+            "Compare instead of returning scores, e.g. lambda h: direction.project(h) < 0.5"
+        )
     if keep.shape != (len(h),):
         raise ValueError(f"a gate must return one bool per example, shape ({len(h)},); got {tuple(keep.shape)}")
-    return keep.to(h.dtype).reshape((len(h),) + (1,) * (h.ndim - 1))
+    return keep.to(device=h.device, dtype=h.dtype).reshape((len(h),) + (1,) * (h.ndim - 1))
+
+
+def _check_result(new: torch.Tensor, old: torch.Tensor, name: str, what: str) -> torch.Tensor:
+    """Refuse an edit that turned finite activations into inf or NaN (overflow), instead of passing it on."""
+    if not torch.isfinite(new).all() and torch.isfinite(old).all():
+        raise ValueError(
+            f"steering {name!r} overflowed {old.dtype}: the edited activations hold inf or NaN. "
+            f"Use a smaller {what}, or run the model in float64"
+        )
+    return new
 
 
 # ----------------------------------------------------------------- adding ---
@@ -239,7 +275,7 @@ def _layer_of(direction: FeatureDirection, layer: str | None) -> str:
     return layer
 
 
-@contextmanager
+@single_use
 def add(
     model: nn.Module, direction: FeatureDirection, alpha: float, *, when: Gate | None = None, layer: str | None = None
 ) -> Iterator[nn.Module]:
@@ -256,13 +292,13 @@ def add(
 
     def edit(h: torch.Tensor, hook: HookPoint) -> torch.Tensor:
         _check_shape(h, direction.vector.shape, hook.name)
-        return h + alpha * _rows(when, h) * direction.vector.to(h)
+        return _check_result(h + alpha * _rows(when, h) * direction.vector.to(h), h, hook.name, "alpha")
 
     with hooks(model, [(_layer_of(direction, layer), edit)]):
         yield model
 
 
-@contextmanager
+@single_use
 def add_to_projection(
     model: nn.Module,
     direction: FeatureDirection,
@@ -283,7 +319,8 @@ def add_to_projection(
     def edit(h: torch.Tensor, hook: HookPoint) -> torch.Tensor:
         _check_shape(h, direction.vector.shape, hook.name)
         short = (goal - direction.project(h)).clamp(min=0)
-        return h + short.reshape((len(h),) + (1,) * (h.ndim - 1)) * direction.vector.to(h)
+        new = h + short.reshape((len(h),) + (1,) * (h.ndim - 1)) * direction.vector.to(h)
+        return _check_result(new, h, hook.name, "target")
 
     with hooks(model, [(_layer_of(direction, layer), edit)]):
         yield model
@@ -358,7 +395,7 @@ def code_mask(
     return SteeringMask(base.neurons, base.state, base.layers, base.fraction, magnitude)
 
 
-@contextmanager
+@single_use
 def toward_mask(model: nn.Module, mask: SteeringMask, strength: float, *, margin: float | None = None) -> Iterator[nn.Module]:
     """Push each masked unit's pre-activation toward its agreed state.
 
@@ -373,7 +410,8 @@ def toward_mask(model: nn.Module, mask: SteeringMask, strength: float, *, margin
         model: the network the codes came from.
         mask: from :func:`code_mask` with ``preacts``.
         strength: >= 0 (values above 1 overshoot).
-        margin: use this magnitude for every unit instead of ``mask.magnitude``.
+        margin: use this magnitude (> 0) for every unit instead of ``mask.magnitude``;
+            a negative one would push every unit to the *opposite* of its agreed state.
     """
     if not isinstance(mask, CodeMask):
         raise TypeError(f"mask must be a SteeringMask from code_mask(codes, preacts=...), got {type(mask).__name__}")
@@ -394,13 +432,25 @@ def toward_mask(model: nn.Module, mask: SteeringMask, strength: float, *, margin
 
 def _magnitudes(mask: SteeringMask, margin: float | None) -> np.ndarray:
     if margin is not None:
-        return np.full(len(mask), _finite(margin, "margin"))
+        margin = _finite(margin, "margin")
+        if not margin > 0:
+            raise ValueError(
+                f"margin must be > 0, got {margin:g}: it is how far past zero each unit is put, on its agreed "
+                "side (a negative margin would flip every unit to the opposite state); e.g. margin=1.0"
+            )
+        return np.full(len(mask), margin)
     if getattr(mask, "magnitude", None) is None:
         raise ValueError(
             "this mask does not know how large 'on' is: build it with code_mask(codes, preacts=...) "
             "or pass margin=..."
         )
-    return mask.magnitude
+    magnitude = real_array(mask.magnitude, "mask.magnitude")
+    if magnitude.shape != (len(mask),) or not np.isfinite(magnitude).all() or (magnitude < 0).any():
+        raise ValueError(
+            f"mask.magnitude must hold {len(mask)} finite numbers >= 0 (one per masked unit); "
+            "build the mask with code_mask(codes, preacts=...) rather than editing it"
+        )
+    return magnitude
 
 
 def _mask_edit(layer: Layer, index: np.ndarray, state: np.ndarray, magnitude: np.ndarray, strength: float):
@@ -417,7 +467,7 @@ def _mask_edit(layer: Layer, index: np.ndarray, state: np.ndarray, magnitude: np
         target = torch.as_tensor(target_np, dtype=u.dtype, device=u.device)
         cols = flat[:, idx.to(u.device)]
         flat[:, idx.to(u.device)] = cols + strength * (target - cols)
-        return flat.reshape(u.shape)
+        return _check_result(flat.reshape(u.shape), u, hook.name, "strength or margin")
 
     return (module_name, edit)
 
@@ -438,20 +488,36 @@ class CodeDirection:
     layers: tuple[Layer, ...]
 
     def to_mask(self, threshold: float = 0.5, preacts: torch.Tensor | np.ndarray | None = None) -> SteeringMask:
-        """Units with ``|weight| >= threshold``, to be pushed to the sign of their weight."""
-        keep = np.flatnonzero(np.abs(self.weights) >= threshold)
+        """Units with ``|weight| >= threshold``, to be pushed to the sign of their weight.
+
+        Args:
+            threshold: in (0, 1]; 0 would take in units the direction does not care about.
+            preacts: (rows, neurons) finite pre-activations in this code's layout
+                (from :func:`preactivations`), for the typical size of "on".
+        """
+        keep = np.flatnonzero(np.abs(self.weights) >= _threshold(threshold))
         magnitude = None
         if preacts is not None:
-            u = np.abs(_numpy(preacts))
-            magnitude = np.median(u[:, keep], axis=0) if len(keep) else np.zeros(0)
+            u = real_array(preacts.detach().cpu() if isinstance(preacts, torch.Tensor) else preacts, "preacts")
+            neurons = len(self.weights)
+            if u.ndim != 2 or u.shape[1] != neurons or len(u) == 0:
+                raise ValueError(
+                    f"preacts must have shape (rows, {neurons}), one column per unit of this code direction; "
+                    f"got {u.shape}. Use preactivations(model, x) with the layers the codes came from"
+                )
+            if not np.isfinite(u).all():
+                raise ValueError("preacts contains NaN or inf; pass the finite pre-activations from preactivations(model, x)")
+            magnitude = np.median(np.abs(u[:, keep]), axis=0) if len(keep) else np.zeros(0)
         return SteeringMask(keep, self.weights[keep] > 0, self.layers, np.abs(self.weights[keep]), magnitude)
 
     def wants(self, threshold: float = 0.5) -> np.ndarray:
         """(neurons,) -1, 0 or +1: which units this direction would turn off, leave, turn on."""
-        return np.where(np.abs(self.weights) >= threshold, np.sign(self.weights), 0).astype(np.int8)
+        return np.where(np.abs(self.weights) >= _threshold(threshold), np.sign(self.weights), 0).astype(np.int8)
 
     def interaction(self, other: CodeDirection, threshold: float = 0.5) -> dict[str, int]:
         """How two code directions overlap: units both want to change, and how many they disagree on."""
+        if not isinstance(other, CodeDirection) or other.weights.shape != self.weights.shape:
+            raise ValueError("interaction compares two CodeDirections of the same layout (from code_direction)")
         a, b = self.wants(threshold), other.wants(threshold)
         both = (a != 0) & (b != 0)
         return {
@@ -461,6 +527,14 @@ class CodeDirection:
             "both_agree": int((both & (a == b)).sum()),
             "both_conflict": int((both & (a != b)).sum()),
         }
+
+
+def _threshold(threshold: Any) -> float:
+    # Weights are on-fraction differences in [-1, 1]: a threshold outside (0, 1] selects every unit or none.
+    value = _finite(threshold, "threshold")
+    if not 0 < value <= 1:
+        raise ValueError(f"threshold must be in (0, 1] (weights are differences of on-fractions), got {value:g}")
+    return value
 
 
 def code_direction(pos: SplineCode, neg: SplineCode) -> CodeDirection:

@@ -63,7 +63,9 @@ def train_classifier(
         A :class:`Trajectory` with the snapshots (and always the final step).
     """
     _check_data(x, y, steps)
-    _check_settings(steps, lr, batch_size, snapshots)
+    steps = int(steps)
+    lr, batch_size, snapshots = _check_settings(steps, lr, batch_size, snapshots)
+    seed = whole_number(seed, "seed", low=None)
     _check_fits(model, x, y)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -98,20 +100,29 @@ def _check_data(x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
         raise TypeError(f"y must be an int64 tensor of shape ({len(x)},) holding class labels")
     if not torch.isfinite(x).all():
         raise ValueError("x holds NaN or inf; clean the data first")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    try:
+        whole_number(steps, "steps")
+    except TypeError as err:  # a ValueError, as before numpy and torch ints were accepted
+        raise ValueError(str(err)) from None
     if len(y) and y.min() < 0:
         raise ValueError(f"y holds class labels, which must be >= 0; got {int(y.min())}")
 
 
-def _check_settings(steps: int, lr: float, batch_size: int | None, snapshots: Sequence[int]) -> None:
-    if not finite_number(lr, "lr") > 0:
+def _check_settings(
+    steps: int, lr: float, batch_size: int | None, snapshots: Sequence[int]
+) -> tuple[float, int | None, list[int]]:
+    """(lr, batch_size, snapshots) as Python numbers, checked."""
+    lr = finite_number(lr, "lr")
+    if not lr > 0:
         raise ValueError(f"lr must be a positive learning rate, e.g. 1e-2; got {lr}")
     if batch_size is not None:
-        whole_number(batch_size, "batch_size", low=1)
+        batch_size = whole_number(batch_size, "batch_size", low=1)
+    steps_kept = []
     for step in snapshots:
         if not whole_number(step, "each snapshot step") <= steps:
             raise ValueError(f"snapshot steps must lie in [0, steps] = [0, {steps}], got {step}")
+        steps_kept.append(int(step))
+    return lr, batch_size, steps_kept
 
 
 def _check_fits(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:

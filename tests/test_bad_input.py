@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 import polylens as pl
+import polylens.widgets.dictionaries
 from polylens import boundaries, clustering, regions, scenes, spline, steer, training
 from polylens import superposition as sp
 from polylens.hooks import UnknownNameError
@@ -49,6 +50,11 @@ OBJECTS = np.array([[object(), object()]], dtype=object)
 COMPLEX = torch.randn(6, 2, dtype=torch.complex64, generator=GEN)
 NO_RELU = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
 AE = scenes.SceneAutoencoder(channels=1, width=2)  # a 64-number code
+
+
+CODE_DIRECTION = steer.code_direction(CODE[:3], CODE[3:])
+HUGE = torch.full((3, 4), 3e38)  # float32 values near the top of its range
+HUGE64 = torch.full((3, 4), 1.5e308, dtype=torch.float64)  # finite, but HUGE64 - (-HUGE64) is not
 
 
 def enter(manager: AbstractContextManager) -> None:
@@ -127,6 +133,16 @@ WRONG_SHAPE = [
     case("project shape", lambda: DIRECTION.project(torch.randn(2, 5)), ValueError, "per-example shape"),
     case("code_mask preacts", lambda: steer.code_mask(CODE, 0.6, preacts=np.zeros((2, 2))), ValueError,
          "must match the codes"),
+    case("to_mask preacts columns", lambda: CODE_DIRECTION.to_mask(0.3, preacts=np.ones((2, 3))), ValueError,
+         "(rows, 8)"),
+    case("to_mask preacts 1-D", lambda: CODE_DIRECTION.to_mask(0.3, preacts=np.ones(8)), ValueError, "(rows, 8)"),
+    case("gate one value", lambda: _steer_with(steer.add(MODEL, DIRECTION, 1.0, when=lambda h: torch.tensor(True))),
+         ValueError, "one bool per example"),
+    case("run_with_cache wrong width", lambda: pl.run_with_cache(MODEL, torch.randn(3, 5)), ValueError,
+         "expects (batch, 2)"),
+    case("run_with_hooks conv channels", lambda: pl.run_with_hooks(pl.models.SmallCNN(in_channels=1),
+                                                                    torch.zeros(2, 3, 8, 8)), ValueError,
+         "(batch, 1, H, W)"),
     case("steer add at wrong layer", lambda: _steer_forward("out"), ValueError, "steer the layer"),
     case("MLP one width", lambda: pl.models.MLP([2]), ValueError, "at least 2"),
     case("MLP widths not a list", lambda: pl.models.MLP(16), TypeError, "list of layer sizes"),
@@ -163,6 +179,11 @@ WRONG_SHAPE = [
 
 def _steer_forward(layer: str) -> None:
     with steer.add(MODEL, DIRECTION, 1.0, layer=layer):
+        MODEL(X)
+
+
+def _steer_with(manager: AbstractContextManager) -> None:
+    with torch.no_grad(), manager:
         MODEL(X)
 
 
@@ -211,6 +232,38 @@ WRONG_DTYPE = [
     case("dot_below a raw tensor", lambda: steer.dot_below(torch.ones(4), 0.5), TypeError, "FeatureDirection"),
     case("toward_mask not a mask", lambda: enter(steer.toward_mask(MODEL, CODE, 1.0)), TypeError, "code_mask"),
     case("quantile string", lambda: DIRECTION.quantile("median"), TypeError, "must be a number"),
+    case("alpha the string '2'", lambda: enter(steer.add(MODEL, DIRECTION, "2")), TypeError, "must be a number"),
+    case("alpha a bool", lambda: enter(steer.add(MODEL, DIRECTION, True)), TypeError, "bool"),
+    case("strength a vector", lambda: enter(steer.toward_mask(MODEL, STEER_MASK, torch.ones(2))), TypeError,
+         "single number"),
+    case("gate returns floats", lambda: _steer_with(steer.add(MODEL, DIRECTION, 1.0,
+                                                              when=lambda h: DIRECTION.project(h).sigmoid())),
+         TypeError, "bool tensor"),
+    case("gate returns ints", lambda: _steer_with(steer.add(MODEL, DIRECTION, 1.0,
+                                                            when=lambda h: torch.full((len(h),), 2))),
+         TypeError, "bool tensor"),
+    case("gate returns a list", lambda: _steer_with(steer.add(MODEL, DIRECTION, 1.0, when=lambda h: [True] * len(h))),
+         TypeError, "bool tensor"),
+    case("to_mask threshold string", lambda: CODE_DIRECTION.to_mask("half"), TypeError, "must be a number"),
+    case("sae_direction float latent", lambda: steer.sae_direction(SAE, ACTS_POS, ACTS_NEG, latent=1.0), TypeError,
+         "latent must be an int"),
+    case("train_sae l1 a bool", lambda: sp.train_sae(torch.ones(4, 3), 2, l1=True, steps=1, progress=False),
+         TypeError, "bool"),
+    case("train_sae steps a float", lambda: sp.train_sae(torch.ones(4, 3), 2, steps=2.0, progress=False), TypeError,
+         "steps must be an int"),
+    case("train_tms lr a string", lambda: sp.train_tms(3, 2, 0.1, n_instances=1, steps=1, lr="1e-2",
+                                                        progress=False), TypeError, "must be a number"),
+    case("two_moons n a float", lambda: pl.datasets.two_moons(10.0), TypeError, "n must be an int"),
+    case("two_moons noise a string", lambda: pl.datasets.two_moons(10, noise="low"), TypeError, "must be a number"),
+    case("plane_grid n a bool", lambda: pl.plot.plane_grid(n=True), TypeError, "n must be an int"),
+    case("train_sae_grid l1 strings", lambda: sp.train_sae_grid(torch.ones(4, 3), 2, ["a"]), TypeError,
+         "must be a number"),
+    case("scene probe float64 images", lambda: scenes.SceneProbe(5)(torch.zeros(1, 3, 64, 64, dtype=torch.float64)),
+         TypeError, "x.float()"),
+    case("scene autoencoder float16 images", lambda: AE(torch.zeros(1, 3, 64, 64, dtype=torch.float16)), TypeError,
+         "x.float()"),
+    case("scene decode float64 codes", lambda: AE.decode(torch.zeros(1, AE.latent, dtype=torch.float64)), TypeError,
+         "z.to(torch.float32)"),
     case("MLP int dtype", lambda: pl.models.MLP([2, 3], dtype=torch.int64), TypeError, "floating torch dtype"),
     case("MLP string dtype", lambda: pl.models.MLP([2, 3], dtype="float64"), TypeError, "floating torch dtype"),
     case("MLP float width", lambda: pl.models.MLP([2, 3.5, 1]), ValueError, "positive ints"),
@@ -322,6 +375,21 @@ NOT_FINITE = [
     case("code_mask preacts NaN", lambda: steer.code_mask(CODE, 0.6, preacts=PREACTS * NAN), ValueError,
          "NaN or inf"),
     case("quantile NaN", lambda: DIRECTION.quantile(NAN), ValueError, "finite"),
+    case("to_mask threshold NaN", lambda: CODE_DIRECTION.to_mask(NAN), ValueError, "finite"),
+    case("wants threshold NaN", lambda: CODE_DIRECTION.wants(np.float32(NAN)), ValueError, "finite"),
+    case("to_mask preacts NaN", lambda: CODE_DIRECTION.to_mask(0.3, preacts=PREACTS * NAN), ValueError,
+         "NaN or inf"),
+    case("alpha a huge int", lambda: enter(steer.add(MODEL, DIRECTION, 10**400)), ValueError, "too large"),
+    case("mean_difference overflows float64", lambda: steer.mean_difference(HUGE64, -HUGE64), ValueError,
+         "overflow"),
+    case("mean_difference projections overflow float32", lambda: steer.mean_difference(HUGE, -HUGE), ValueError,
+         "overflow"),
+    case("paired_pca overflows float64", lambda: steer.paired_pca(HUGE64, -HUGE64), ValueError, "overflow"),
+    case("add overflows float32", lambda: _steer_with(steer.add(MODEL, DIRECTION, 1e39)), ValueError,
+         "overflowed"),
+    case("toward_mask margin overflows float32", lambda: _steer_with(steer.toward_mask(MODEL, STEER_MASK, 1.0,
+                                                                                        margin=1e39)),
+         ValueError, "overflowed"),
     case("feature_norms NaN", lambda: sp.feature_norms(torch.full((2, 3), NAN)), ValueError, "NaN or inf"),
     case("generate_features p NaN", lambda: sp.generate_features(4, 3, NAN), ValueError, "NaN or inf"),
     case("ToyModel importance inf", lambda: sp.ToyModel(3, 2, 1, importance=INF), ValueError, "NaN or inf"),
@@ -388,6 +456,110 @@ def test_an_unknown_name_is_also_a_key_error():
     with pytest.raises(UnknownNameError) as info:
         enter(pl.capture(MODEL, ["relu9"]))
     assert isinstance(info.value, ValueError) and not str(info.value).startswith("'")
+
+
+# ------------------------------------------------- values that mislead ---
+# The right kind of thing with a value that used to give a silently wrong answer.
+
+META_MODEL = pl.models.MLP([2, 4, 2]).to("meta")
+
+OUT_OF_RANGE = [
+    case("toward_mask negative margin", lambda: enter(steer.toward_mask(MODEL, STEER_MASK, 1.0, margin=-1)),
+         ValueError, "opposite state"),
+    case("toward_mask zero margin", lambda: enter(steer.toward_mask(MODEL, STEER_MASK, 1.0, margin=0.0)),
+         ValueError, "margin must be > 0"),
+    case("to_mask threshold 0", lambda: CODE_DIRECTION.to_mask(0.0), ValueError, "(0, 1]"),
+    case("to_mask threshold above 1", lambda: CODE_DIRECTION.to_mask(1.5), ValueError, "(0, 1]"),
+    case("paired_pca identical pairs", lambda: steer.paired_pca(ACTS_POS, ACTS_POS.clone()), ValueError,
+         "every pair is identical"),
+    case("train_sae negative l1", lambda: sp.train_sae(torch.ones(4, 3), 2, l1=np.float32(-0.1), steps=1,
+                                                       progress=False), ValueError, "l1 must be a finite number >= 0"),
+    case("meta-device model, spline_code", lambda: pl.spline_code(META_MODEL, X), ValueError, "meta device"),
+    case("meta-device model, capture", lambda: enter(pl.capture(META_MODEL)), ValueError, "to_empty"),
+    case("meta-device model, train", lambda: training.train_classifier(META_MODEL, X, Y, steps=1), ValueError,
+         "meta device"),
+    case("DictionaryExplorer L1 of 0", lambda: pl.widgets.dictionaries.DictionaryExplorer(l1s=(0.0,)), ValueError,
+         "l1s must all be > 0"),
+    case("DictionaryExplorer no sizes", lambda: pl.widgets.dictionaries.DictionaryExplorer(sizes=()), ValueError,
+         "at least one"),
+    case("scene probe batch_size 0", lambda: scenes.SceneProbe(5).predict(torch.zeros(1, 3, 64, 64), batch_size=0),
+         ValueError, "batch_size must be an int >= 1"),
+]
+
+
+@pytest.mark.parametrize("call, error, phrase", OUT_OF_RANGE)
+def test_values_that_would_mislead(call, error, phrase):
+    check(call, error, phrase)
+
+
+# ------------------------------------------ numbers of every common kind ---
+# np.float32(0.1), np.int64(3) and 0-d tensors are what numpy and torch arithmetic hands back:
+# wherever a Python number is accepted, so are they (and bool is not a number; see WRONG_DTYPE).
+
+F32, I64, T_INT, T_FLOAT = np.float32(0.1), np.int64(3), torch.tensor(3), torch.tensor(0.5)
+
+SCALARS = [
+    pytest.param(lambda: sp.train_sae(torch.rand(8, 3), I64, l1=F32, lr=F32, steps=T_INT, batch_size=I64, seed=I64,
+                                      progress=False), id="train_sae"),
+    pytest.param(lambda: sp.train_sae_grid(torch.rand(8, 3), T_INT, [F32, T_FLOAT], steps=I64, lr=F32, seed=T_INT),
+                 id="train_sae_grid"),
+    pytest.param(lambda: sp.train_tms(I64, T_INT, F32, n_instances=I64, steps=T_INT, lr=F32, batch_size=I64,
+                                      seed=I64, progress=False), id="train_tms"),
+    pytest.param(lambda: sp.sparse_activations(I64, T_INT, avg_active=F32, decay=T_FLOAT, seed=I64),
+                 id="sparse_activations"),
+    pytest.param(lambda: sp.ground_truth_features(I64, T_INT, seed=np.int32(1)), id="ground_truth_features"),
+    pytest.param(lambda: sp.objects_conditions(I64, T_INT, cooccurrence=F32, dim=I64, n_samples=T_INT,
+                                               magnitude_spread=F32, seed=I64), id="objects_conditions"),
+    pytest.param(lambda: sp.animals_in_attribute_space(I64, T_INT, n_samples=I64, avg_active=F32, seed=I64),
+                 id="animals_in_attribute_space"),
+    pytest.param(lambda: sp.regular_polygon(np.int64(5)), id="regular_polygon"),
+    pytest.param(lambda: sp.hidden_to_output(TOY, np.int64(0)), id="hidden_to_output"),
+    pytest.param(lambda: sp.SAE(I64, T_INT, seed=I64), id="SAE"),
+    pytest.param(lambda: sp.ToyModel(I64, T_INT, I64, seed=I64), id="ToyModel"),
+    pytest.param(lambda: pl.datasets.two_moons(I64 * 4, noise=F32, seed=T_INT), id="two_moons"),
+    pytest.param(lambda: pl.datasets.spirals(T_INT * 4, turns=F32, noise=F32, classes=I64, seed=I64), id="spirals"),
+    pytest.param(lambda: pl.plot.plane_grid((F32 - 1, T_FLOAT, -1, np.float64(1)), n=I64), id="plane_grid"),
+    pytest.param(lambda: pl.models.MLP([np.int64(2), T_INT, 2], seed=I64), id="MLP"),
+    pytest.param(lambda: pl.models.ResidualMLP(I64, T_INT, I64, depth=np.int8(1), d_out=I64, seed=T_INT),
+                 id="ResidualMLP"),
+    pytest.param(lambda: pl.models.SmallCNN(in_channels=I64, size=np.int64(8), channels=T_INT, n_classes=I64),
+                 id="SmallCNN"),
+    pytest.param(lambda: training.train_classifier(pl.models.MLP([2, 4, 2]), X, Y, steps=I64, lr=F32,
+                                                   batch_size=T_INT, snapshots=[np.int64(1)], seed=I64),
+                 id="train_classifier"),
+    pytest.param(lambda: scenes.SceneAutoencoder(channels=np.int64(1), width=T_INT, seed=I64), id="SceneAutoencoder"),
+    pytest.param(lambda: scenes.SceneProbe(np.int64(5), width=T_INT).predict(torch.zeros(2, 3, 64, 64),
+                                                                             batch_size=I64), id="SceneProbe"),
+    pytest.param(lambda: _steer_with(steer.add(MODEL, DIRECTION, alpha=F32, when=steer.dot_below(DIRECTION, T_FLOAT))),
+                 id="steer.add"),
+    pytest.param(lambda: _steer_with(steer.add_to_projection(MODEL, DIRECTION, quantile=F32)),
+                 id="steer.add_to_projection"),
+    pytest.param(lambda: _steer_with(steer.toward_mask(MODEL, STEER_MASK, strength=T_FLOAT, margin=F32)),
+                 id="steer.toward_mask"),
+    pytest.param(lambda: steer.sae_direction(SAE, ACTS_POS, ACTS_NEG, scale=F32, latent=np.int64(1)),
+                 id="steer.sae_direction"),
+    pytest.param(lambda: CODE_DIRECTION.to_mask(np.float64(0.3), preacts=PREACTS), id="CodeDirection.to_mask"),
+]
+
+
+@pytest.mark.parametrize("call", SCALARS)
+def test_numpy_and_torch_numbers_are_accepted(call):
+    call()
+
+
+@pytest.mark.parametrize("value", [np.float32(0.1), np.float64(0.1), torch.tensor(0.1), np.array(0.1), 0.1])
+def test_every_kind_of_number_gives_the_same_float(value):
+    from polylens._checks import finite_number
+
+    assert finite_number(value, "x") == pytest.approx(0.1)
+
+
+def test_numpy_numbers_give_the_same_answer_as_python_numbers():
+    a = sp.train_sae(torch.rand(16, 3, generator=torch.Generator().manual_seed(1)), 4, l1=0.25, steps=3,
+                     progress=False)
+    b = sp.train_sae(torch.rand(16, 3, generator=torch.Generator().manual_seed(1)), np.int64(4),
+                     l1=np.float32(0.25), steps=torch.tensor(3), progress=False)
+    assert torch.equal(a.dictionary, b.dictionary)
 
 
 # -------------------------------------------------------------- no ReLU ---

@@ -22,14 +22,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from polylens._checks import is_whole, whole_number
 from polylens.hooks import capture
 from polylens.models import seeded
 
 __all__ = ["SceneAutoencoder", "SceneProbe", "check_images"]
 
 
-def check_images(x: torch.Tensor, size: int) -> None:
-    """Refuse anything but a (batch, 3, size, size) float tensor, with a hint for numpy images."""
+def check_images(x: torch.Tensor, size: int, dtype: torch.dtype | None = None) -> None:
+    """Refuse anything but a (batch, 3, size, size) float tensor, with a hint for numpy images.
+
+    ``dtype``: the network's weight dtype; images of another float dtype
+    (float64 from numpy, float16) are refused with the conversion to use,
+    rather than torch's "Input type (double) and bias type (float)".
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(
             f"expected a torch tensor of images (batch, 3, {size}, {size}); got {type(x).__name__}. "
@@ -40,6 +46,16 @@ def check_images(x: torch.Tensor, size: int) -> None:
         raise ValueError(f"expected images shaped (batch, 3, {size}, {size}); got {tuple(x.shape)}{hint}")
     if not x.is_floating_point():
         raise TypeError(f"expected float images in [0, 1]; got dtype {x.dtype}")
+    if dtype is not None and x.dtype != dtype:
+        convert = "x.float()" if dtype == torch.float32 else f"x.to({dtype})"
+        raise TypeError(
+            f"expected {str(dtype).replace('torch.', '')} images, the dtype of the network's weights; "
+            f"got {str(x.dtype).replace('torch.', '')}. Convert them with {convert}"
+        )
+
+
+def _weight_dtype(model: nn.Module) -> torch.dtype:
+    return next(model.parameters()).dtype
 
 
 class SceneAutoencoder(nn.Module):
@@ -63,8 +79,9 @@ class SceneAutoencoder(nn.Module):
         super().__init__()
         if size != 64:
             raise ValueError(f"SceneAutoencoder is built for 64x64 scenes; got size={size}")
-        if not (isinstance(channels, int) and isinstance(width, int)) or channels < 1 or width < 1:
+        if not (is_whole(channels) and is_whole(width)) or channels < 1 or width < 1:
             raise ValueError(f"channels and width must be positive ints; got channels={channels!r}, width={width!r}")
+        channels, width = int(channels), int(width)  # numpy and 0-d torch ints welcome; the config stays JSON
         w2 = 2 * width
         with seeded(seed):
             self.encoder = nn.Sequential(
@@ -93,7 +110,7 @@ class SceneAutoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, 3, 64, 64) images -> (batch, latent) bottleneck codes (after the ReLU)."""
-        check_images(x, self.config["size"])
+        check_images(x, self.config["size"], _weight_dtype(self))
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -103,6 +120,9 @@ class SceneAutoencoder(nn.Module):
             raise ValueError(f"expected codes shaped (batch, {self.latent}); got {shape}")
         if not z.is_floating_point():
             raise TypeError(f"expected float codes (e.g. from encode); got dtype {z.dtype}")
+        if z.dtype != _weight_dtype(self):
+            raise TypeError(f"expected {_weight_dtype(self)} codes, the dtype of the network's weights; got {z.dtype}. "
+                            f"Convert them with z.to({_weight_dtype(self)})")
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -131,8 +151,9 @@ class SceneProbe(nn.Module):
         super().__init__()
         if size != 64:
             raise ValueError(f"SceneProbe is built for 64x64 scenes; got size={size}")
-        if n_classes < 2 or width < 1:
-            raise ValueError(f"n_classes must be >= 2 and width positive; got {n_classes}, {width}")
+        if not (is_whole(n_classes) and is_whole(width)) or n_classes < 2 or width < 1:
+            raise ValueError(f"n_classes must be an int >= 2 and width a positive int; got {n_classes!r}, {width!r}")
+        n_classes, width = int(n_classes), int(width)
         with seeded(seed):
             self.features = nn.Sequential(
                 nn.Conv2d(3, width, 4, stride=2, padding=1),  # 32x32
@@ -147,11 +168,17 @@ class SceneProbe(nn.Module):
         self.config = {"n_classes": n_classes, "width": width, "size": size}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, self.config["size"])
+        check_images(x, self.config["size"], _weight_dtype(self))
         return self.head(self.features(x))
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """(batch, 3, 64, 64) images -> (batch,) class indices, in eval mode and without gradients."""
-        check_images(x, self.config["size"])
+        """(batch, 3, 64, 64) images -> (batch,) class indices, in eval mode and without gradients.
+
+        An empty batch (0, 3, 64, 64) gives an empty (0,) result.
+        """
+        check_images(x, self.config["size"], _weight_dtype(self))
+        batch_size = whole_number(batch_size, "batch_size", low=1)
+        if len(x) == 0:  # torch.cat of no chunks would fail
+            return torch.empty(0, dtype=torch.long, device=x.device)
         return torch.cat([self(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])

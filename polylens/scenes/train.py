@@ -10,11 +10,18 @@ Trains, on CPU and deterministically from ``--seed``:
 
 then measures them on fresh scenes (seeds disjoint from training) and writes
 ``*.safetensors`` plus ``manifest.json`` (sha256 of each file, architecture,
-seed, figures) to ``--out`` (default: the package's own weights folder).
+seed, figures) to ``--out`` (default: ``./scene-weights``, a folder in the
+current directory). Load them with ``load_autoencoder("scene-weights")`` and
+``load_probes("scene-weights")``.
+
+The shipped weights inside the package are never written unless asked for
+with ``--overwrite-shipped``: a short test run (``--steps 2``) written there
+would otherwise replace them, and ``load_autoencoder()`` would then load a
+useless model without complaint (its manifest matches the new files).
 
 Options: ``--steps N`` autoencoder steps (each probe trains for N // 6),
-``--out DIR``, ``--seed S``, ``--threads T``, ``--n-train N``. The shipped
-weights came from ``python -m polylens.scenes.train`` with the defaults (8000
+``--out DIR``, ``--overwrite-shipped``, ``--seed S``, ``--threads T``,
+``--n-train N``. The shipped weights came from the defaults (8000
 autoencoder steps, one thread), which took 15 minutes (886 s) on one core of a
 busy two-core machine; the manifest's ``training.train_seconds`` records it.
 With the spatial bottleneck the seen-scene reconstruction error is 0.0028 and
@@ -42,7 +49,10 @@ from polylens.scenes.networks import SceneAutoencoder, SceneProbe
 from polylens.scenes.render import OBJECTS, WEATHERS, draw_batch
 from polylens.scenes.weights import MANIFEST, WEIGHTS_DIR, save_model
 
-__all__ = ["DEFAULTS", "evaluate", "main", "train_autoencoder", "train_probe"]
+__all__ = ["DEFAULT_OUT", "DEFAULTS", "evaluate", "main", "train_autoencoder", "train_probe"]
+
+DEFAULT_OUT = Path("scene-weights")  # relative to the current directory: never inside the installed package
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # polylens/
 
 # One thread: on a shared two-core machine a second thread mostly spins; 8000
 # steps sharpen the objects noticeably over 3000 (see the module docstring).
@@ -196,7 +206,11 @@ def evaluate(ae: SceneAutoencoder, probe_object: SceneProbe, probe_weather: Scen
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m polylens.scenes.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=DEFAULTS["steps"], help="autoencoder steps (probes: steps // 6)")
-    parser.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for *.safetensors and manifest.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"folder for *.safetensors and manifest.json (default: ./{DEFAULT_OUT}); "
+                             "load them with load_autoencoder(DIR) and load_probes(DIR)")
+    parser.add_argument("--overwrite-shipped", action="store_true",
+                        help=f"replace the weights shipped inside the package ({WEIGHTS_DIR}) instead")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seeds the models, batches and data")
     parser.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="torch CPU threads")
     parser.add_argument("--n-train", type=int, default=DEFAULTS["n_train"], help="training scenes per network")
@@ -205,7 +219,28 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.steps < 1 or args.n_train < 1 or args.threads < 1 or args.seed < 0 or args.n_eval < 10:
         parser.error("--steps, --n-train and --threads must be positive, --seed >= 0, --n-eval >= 10")
+    args.out = _out_dir(parser, args.out, args.overwrite_shipped)
     return args
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _out_dir(parser: argparse.ArgumentParser, out: Path | None, overwrite_shipped: bool) -> Path:
+    """Where to write: a folder the user names, the package's own only with --overwrite-shipped."""
+    if overwrite_shipped:
+        if out is not None and out.resolve() != WEIGHTS_DIR:
+            parser.error(f"--overwrite-shipped writes to {WEIGHTS_DIR}; leave out --out {out}, or drop the flag")
+        return WEIGHTS_DIR
+    out = DEFAULT_OUT if out is None else out
+    if _inside(out.resolve(), PACKAGE_DIR):
+        parser.error(
+            f"--out {out} is inside the polylens package, where the shipped weights live; retrained weights "
+            f"go to a folder of your own (e.g. --out {DEFAULT_OUT}, then load_autoencoder('{DEFAULT_OUT}')). "
+            "To replace the shipped weights on purpose, pass --overwrite-shipped instead"
+        )
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -262,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if progress:
         print(json.dumps(manifest["figures"], indent=2))
         print(f"trained in {train_seconds / 60:.1f} min; wrote {args.out}")
+        if args.out != WEIGHTS_DIR:
+            print(f"load them with polylens.scenes.load_autoencoder({str(args.out)!r}) and load_probes(...)")
     return manifest
 
 

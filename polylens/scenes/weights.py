@@ -8,8 +8,10 @@
 Weights are safetensors files (plain tensors, never pickle) in
 ``polylens/scenes/weights/``; ``manifest.json`` beside them records each
 file's sha256, the architecture, the training seed and the measured figures.
-A missing or altered file is refused with a ``WeightsError`` that says how to
-make new ones: ``python -m polylens.scenes.train``.
+A missing or altered file, or a manifest that is not the one training wrote
+(hand-edited, truncated), is refused with a ``WeightsError`` that says how to
+make new ones: ``python -m polylens.scenes.train --out DIR`` writes them to a
+folder of your own, loaded with ``load_autoencoder(DIR)``.
 """
 
 from __future__ import annotations
@@ -46,8 +48,11 @@ class Probes(NamedTuple):
 
 
 def _retrain_hint(directory: Path) -> str:
-    where = "" if directory == WEIGHTS_DIR else f" --out {directory}"
-    return f"Retrain them with `{RETRAIN}{where}` (about 15 minutes on two CPU cores)."
+    if directory == WEIGHTS_DIR:
+        return ("Restore the shipped weights (reinstall polylens, or `git checkout polylens/scenes/weights` in a "
+                f"clone), or retrain with `{RETRAIN} --out scene-weights` (about 15 minutes on two CPU cores) and "
+                "load them with load_autoencoder('scene-weights').")
+    return f"Retrain them with `{RETRAIN} --out {directory}` (about 15 minutes on two CPU cores)."
 
 
 def sha256(path: PathLike) -> str:
@@ -65,17 +70,44 @@ def load_manifest(directory: PathLike | None = None) -> dict:
     if not path.is_file():
         raise WeightsError(f"no {MANIFEST} in {directory}. {_retrain_hint(directory)}")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise WeightsError(f"{path} is not valid JSON ({err}). {_retrain_hint(directory)}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), dict):
+        raise WeightsError(f"{path} is not a weights manifest (no \"models\" table). {_retrain_hint(directory)}")
+    return manifest
+
+
+def _entry(manifest: dict, name: str, directory: Path) -> dict:
+    """The manifest's entry for ``name``, checked field by field: a hand edit is named, not a KeyError."""
+    entry = manifest["models"].get(name)
+    if entry is None:
+        raise WeightsError(f"the manifest in {directory} lists no model {name!r}. {_retrain_hint(directory)}")
+    problem = None
+    if not isinstance(entry, dict):
+        problem = f"is a {type(entry).__name__}, not a table"
+    else:
+        missing = [k for k in ("file", "sha256", "class", "config") if k not in entry]
+        file = entry.get("file")
+        if missing:
+            problem = f"lacks {', '.join(missing)}"
+        elif not isinstance(file, str) or not file or Path(file).name != file:
+            problem = f"names the file {file!r}; it must be a file name in that folder, e.g. '{name}.safetensors'"
+        elif not isinstance(entry["sha256"], str):
+            problem = f"has sha256 {entry['sha256']!r}; it must be a hex string"
+        elif entry["class"] not in _CLASSES:
+            problem = f"has class {entry['class']!r}; it must be one of {sorted(_CLASSES)}"
+        elif not isinstance(entry["config"], dict) or not all(isinstance(k, str) for k in entry["config"]):
+            problem = f"has config {entry['config']!r}; it must be a table of constructor arguments"
+    if problem:
+        raise WeightsError(f"the manifest entry for {name!r} in {directory} {problem}: the manifest was edited "
+                           f"by hand or damaged. {_retrain_hint(directory)}")
+    return entry
 
 
 def _load(name: str, directory: PathLike | None) -> torch.nn.Module:
     directory = Path(directory) if directory is not None else WEIGHTS_DIR
-    manifest = load_manifest(directory)
-    entry = manifest.get("models", {}).get(name)
-    if entry is None:
-        raise WeightsError(f"the manifest in {directory} lists no model {name!r}. {_retrain_hint(directory)}")
+    entry = _entry(load_manifest(directory), name, directory)
     path = directory / entry["file"]
     if not path.is_file():
         raise WeightsError(f"weight file {path} is missing. {_retrain_hint(directory)}")
@@ -85,7 +117,12 @@ def _load(name: str, directory: PathLike | None) -> torch.nn.Module:
             f"weight file {path} is corrupt or altered: its sha256 is {found[:12]}..., "
             f"the manifest expects {entry['sha256'][:12]}.... {_retrain_hint(directory)}"
         )
-    model = _CLASSES[entry["class"]](**entry["config"])
+    try:
+        model = _CLASSES[entry["class"]](**entry["config"])
+    except (TypeError, ValueError) as err:
+        raise WeightsError(f"the manifest in {directory} gives {entry['class']} the config {entry['config']}, which "
+                           f"it does not take ({err}): the manifest was edited by hand. "
+                           f"{_retrain_hint(directory)}") from None
     try:
         model.load_state_dict(load_file(path), strict=True)
     except RuntimeError as err:

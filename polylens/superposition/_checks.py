@@ -9,21 +9,36 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from polylens._checks import real_tensor
+from polylens._checks import finite_number, real_tensor, whole_number
+
+# finite_number is the one number check of the library (Python, numpy and 0-d torch numbers; bool refused).
+__all__ = ["finite_number", "finite_tensor", "generator", "matrix", "numbers", "per_instance_features",
+           "positive_int", "seed_int"]
 
 ArrayLike = float | int | np.ndarray | torch.Tensor | list
 
 
 def positive_int(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+    """An int >= 1 (numpy ints and 0-d int tensors too): ``TypeError`` for other kinds, ``ValueError`` below 1."""
+    return whole_number(value, name, low=1)
 
 
 def seed_int(seed: object) -> int:
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int (e.g. seed=0), got {type(seed).__name__}")
-    return seed
+    """Any int (numpy ints and 0-d int tensors too), as a Python int."""
+    try:
+        return whole_number(seed, "seed", low=None)
+    except TypeError:
+        raise TypeError(f"seed must be an int (e.g. seed=0), got {type(seed).__name__} {seed!r}") from None
+
+
+def numbers(name: str, values: object, *, low: float | None = None) -> list[float]:
+    """A non-empty list of finite numbers (each >= ``low`` if given), e.g. a grid of L1 weights."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a list of numbers, e.g. [0.01, 0.1, 1.0]; got {type(values).__name__}")
+    out = [finite_number(v, f"each value of {name}", low=low) for v in values]
+    if not out:
+        raise ValueError(f"{name} must be a non-empty list of finite numbers, e.g. [0.01, 0.1, 1.0]")
+    return out
 
 
 def generator(seed: int) -> torch.Generator:

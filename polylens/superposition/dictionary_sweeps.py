@@ -16,12 +16,11 @@ in a few seconds.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 
-from polylens.superposition._checks import generator, positive_int, seed_int
+from polylens.superposition._checks import generator, numbers, positive_int, seed_int
 from polylens.superposition.sae import SAE
 
 __all__ = ["train_sae_grid"]
@@ -65,15 +64,13 @@ def train_sae_grid(
     Returns:
         ``len(l1)`` ordinary :class:`SAE` modules, in the order of ``l1``.
     """
-    l1 = [float(v) for v in l1]
-    if not l1 or not all(math.isfinite(v) and v >= 0 for v in l1):
-        raise ValueError(f"l1 must be a non-empty list of finite numbers >= 0, got {l1!r}")
+    l1 = numbers("l1", l1, low=0)
     n = len(l1)
     x = _stack(data, n)
-    positive_int("n_latents", n_latents)
-    positive_int("steps", steps)
-    positive_int("batch_size", batch_size)
-    seed_int(seed)
+    n_latents = positive_int("n_latents", n_latents)
+    steps = positive_int("steps", steps)
+    batch_size = positive_int("batch_size", batch_size)
+    seed = seed_int(seed)
     dim = x.shape[2]
     init = SAE(dim, n_latents, seed=seed)
     # Stacked parameters: (n, latents, dim), (n, latents), (n, dim, latents).

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from polylens.superposition._checks import generator, positive_int
+from polylens.superposition._checks import finite_number, generator, positive_int
 from polylens.superposition.sae import SAE
 
 __all__ = [
@@ -82,11 +82,12 @@ def animals_in_attribute_space(
     has a direction of its own outside the attribute subspace. Each sample
     has on average ``avg_active`` animals present, each with value U[0, 1).
     """
-    for name, v in (("n_animals", n_animals), ("n_attributes", n_attributes), ("n_samples", n_samples)):
-        positive_int(name, v)
+    n_animals, n_attributes = positive_int("n_animals", n_animals), positive_int("n_attributes", n_attributes)
+    n_samples = positive_int("n_samples", n_samples)
     dim = n_attributes if dim is None else positive_int("dim", dim)
     if dim < n_attributes:
         raise ValueError(f"dim ({dim}) must be >= n_attributes ({n_attributes}) to hold orthonormal attributes")
+    avg_active = finite_number(avg_active, "avg_active")
     if not 0 < avg_active <= n_animals:
         raise ValueError(f"avg_active must lie in (0, n_animals], got {avg_active!r}")
     gen = generator(seed)
@@ -174,10 +175,12 @@ def objects_conditions(
     ``cooccurrence`` near 1 object i nearly always comes with condition
     ``partner[i] = i % n_conditions``. Magnitudes are U[1 - spread, 1 + spread).
     """
-    for name, v in (("n_objects", n_objects), ("n_conditions", n_conditions), ("dim", dim), ("n_samples", n_samples)):
-        positive_int(name, v)
+    n_objects, n_conditions = positive_int("n_objects", n_objects), positive_int("n_conditions", n_conditions)
+    dim, n_samples = positive_int("dim", dim), positive_int("n_samples", n_samples)
+    cooccurrence = finite_number(cooccurrence, "cooccurrence")
     if not 0 <= cooccurrence <= 1:
         raise ValueError(f"cooccurrence must lie in [0, 1] (0: independent, 1: always paired), got {cooccurrence!r}")
+    magnitude_spread = finite_number(magnitude_spread, "magnitude_spread")
     if not 0 <= magnitude_spread < 1:
         raise ValueError(f"magnitude_spread must lie in [0, 1), got {magnitude_spread!r}")
     gen = generator(seed)

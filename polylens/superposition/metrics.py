@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from polylens._checks import whole_number
 from polylens.superposition._checks import ArrayLike, matrix
 
 __all__ = [
@@ -95,8 +96,9 @@ def digon() -> torch.Tensor:
 
 def regular_polygon(n: int) -> torch.Tensor:
     """n unit vectors at equal angles in the plane: (2, n). Dimensionality 2/n."""
-    if not isinstance(n, int) or n < 3:
+    if whole_number(n, "n (the number of vertices)", low=None) < 3:
         raise ValueError(f"a regular polygon needs an int n >= 3 vertices, got {n!r}")
+    n = int(n)
     angles = 2 * math.pi * torch.arange(n, dtype=torch.float64) / n
     return torch.stack([angles.cos(), angles.sin()])
 

@@ -29,8 +29,8 @@ __all__ = ["SAE", "dead_latents", "ground_truth_features", "l0", "mmcs", "sparse
 
 def ground_truth_features(n_features: int, dim: int, seed: int = 0) -> torch.Tensor:
     """Random unit-norm feature directions: (n_features, dim), one per row."""
-    positive_int("n_features", n_features)
-    positive_int("dim", dim)
+    n_features = positive_int("n_features", n_features)
+    dim = positive_int("dim", dim)
     f = torch.randn(n_features, dim, generator=generator(seed))
     return f / f.norm(dim=1, keepdim=True)
 
@@ -61,12 +61,12 @@ def sparse_activations(
     Multiply by :func:`ground_truth_features` to get data:
     ``data = sparse_activations(...) @ ground_truth_features(...)``.
     """
-    positive_int("n_samples", n_samples)
-    positive_int("n_features", n_features)
-    if not 0 < finite_number(avg_active, "avg_active") <= n_features:
+    n_samples = positive_int("n_samples", n_samples)
+    n_features = positive_int("n_features", n_features)
+    avg_active = finite_number(avg_active, "avg_active")
+    if not 0 < avg_active <= n_features:
         raise ValueError(f"avg_active must lie in (0, n_features], got {avg_active!r}")
-    if not finite_number(decay, "decay") >= 0:
-        raise ValueError(f"decay must be a finite number >= 0, got {decay!r}")
+    decay = finite_number(decay, "decay", low=0)
     gen = generator(seed)
     p = feature_probabilities(n_features, avg_active, decay)
     if correlated:
@@ -93,8 +93,8 @@ class SAE(nn.Module):
 
     def __init__(self, dim: int, n_latents: int, seed: int = 0) -> None:
         super().__init__()
-        positive_int("dim", dim)
-        positive_int("n_latents", n_latents)
+        dim = positive_int("dim", dim)
+        n_latents = positive_int("n_latents", n_latents)
         gen = generator(seed)
         self.encoder = nn.Linear(dim, n_latents)
         self.relu = nn.ReLU()
@@ -158,14 +158,12 @@ def train_sae(
             a few active per sample; sweep it for other data.
     """
     x = _data(data)
-    positive_int("n_latents", n_latents)
-    positive_int("steps", steps)
-    positive_int("batch_size", batch_size)
-    if not (isinstance(l1, (int, float)) and math.isfinite(l1) and l1 >= 0):
-        raise ValueError(f"l1 must be a finite number >= 0, got {l1!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    seed_int(seed)
+    n_latents = positive_int("n_latents", n_latents)
+    steps = positive_int("steps", steps)
+    batch_size = positive_int("batch_size", batch_size)
+    l1 = finite_number(l1, "l1", low=0)
+    lr = finite_number(lr, "lr", above=0)
+    seed = seed_int(seed)
     sae = SAE(x.shape[1], n_latents, seed=seed)
     gen = generator(seed + 1)
     opt = torch.optim.Adam(sae.parameters(), lr=lr)

@@ -14,7 +14,9 @@ Two sweeps live in ``polylens/superposition/data/`` as ``.safetensors`` files
   density x relative importance, best of a few seeds per cell.
 
 :func:`load` refuses a file whose sha256 differs from the manifest, so a
-corrupted or hand-edited file is never used silently. Training is seeded;
+corrupted or hand-edited file is never used silently; a missing file, a
+manifest that is not valid (hand-edited) or a file that does not hold a toy
+model is refused with a :class:`DataError` that says how to get it back. Training is seeded;
 the same torch version and thread count give the same bytes.
 """
 
@@ -29,7 +31,8 @@ import torch
 
 from polylens.superposition.toy import ToyModel, train_tms
 
-__all__ = ["DSTAR", "PHASE", "DATA", "dstar_sweep", "phase_diagram_n2", "phase_of", "load", "sha256", "main"]
+__all__ = ["DSTAR", "PHASE", "DATA", "DataError", "dstar_sweep", "phase_diagram_n2", "phase_of", "load", "sha256",
+           "main"]
 
 DATA = Path(__file__).parent / "data"
 MANIFEST = "manifest.json"
@@ -40,6 +43,20 @@ PHASE = dict(n_density=12, n_importance=12, n_seeds=3, density_min=0.01, importa
              lr=1e-2, batch_size=1024, seed=0)
 
 PHASE_NAMES = ("feature 1 only", "feature 2 only", "both, antipodal")
+REGENERATE = "python -m polylens.superposition.sweeps"
+
+
+class DataError(ValueError):
+    """A shipped sweep file or its manifest is missing, altered or unreadable.
+
+    A ``ValueError``, so code written for the sha256 check's ``ValueError`` still catches it.
+    """
+
+
+def _restore_hint(data: Path) -> str:
+    where = "" if data.resolve() == DATA.resolve() else f" --out {data}"
+    return (f"Restore the folder from git (or reinstall polylens), or regenerate it with `{REGENERATE}{where}` "
+            "(about 12 minutes on one core).")
 
 
 def dstar_probabilities(n_settings: int = DSTAR["n_settings"], p_min: float = DSTAR["p_min"]) -> torch.Tensor:
@@ -109,19 +126,41 @@ def sha256(path: str | Path) -> str:
 def load(name: str, data: str | Path = DATA) -> ToyModel:
     """Load shipped sweep ``name`` ("dstar" or "phase_n2"), refusing a file whose sha256 is not the manifest's."""
     data = Path(data)
-    manifest = json.loads((data / MANIFEST).read_text())
+    manifest = _manifest(data)
     if name not in manifest:
         raise KeyError(f"no shipped sweep {name!r}; known: {', '.join(sorted(manifest))}")
     entry = manifest[name]
-    path = data / entry["file"]
+    file = entry.get("file") if isinstance(entry, dict) else None
+    if not (isinstance(file, str) and file and Path(file).name == file and isinstance(entry.get("sha256"), str)):
+        raise DataError(f"the manifest entry for {name!r} in {data} needs a file name and its sha256 string; got "
+                        f"{entry!r}: the manifest was edited by hand or damaged. {_restore_hint(data)}")
+    path = data / file
+    if not path.is_file():
+        raise DataError(f"the sweep file {path} is missing. {_restore_hint(data)}")
     got = sha256(path)
     if got != entry["sha256"]:
-        raise ValueError(
+        raise DataError(
             f"{path.name} does not match its manifest (sha256 {got[:12]}..., expected {entry['sha256'][:12]}...): "
-            "the file is corrupted or was changed. Restore it from git, or regenerate it with "
-            "`python -m polylens.superposition.sweeps`."
+            f"the file is corrupted or was changed. {_restore_hint(data)}"
         )
-    return ToyModel.load(path)
+    try:
+        return ToyModel.load(path)
+    except Exception as err:  # safetensors' own error, a missing tensor, a shape that does not unpack
+        raise DataError(f"{path} matches its manifest but does not hold a toy model ({type(err).__name__}: "
+                        f"{err}). {_restore_hint(data)}") from None
+
+
+def _manifest(data: Path) -> dict:
+    path = data / MANIFEST
+    if not path.is_file():
+        raise DataError(f"no {MANIFEST} in {data}. {_restore_hint(data)}")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path} is not valid JSON ({err}). {_restore_hint(data)}") from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path} is not a sweep manifest (a table of sweep names). {_restore_hint(data)}")
+    return manifest
 
 
 def main(argv: list[str] | None = None) -> int:

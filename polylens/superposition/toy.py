@@ -27,12 +27,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from polylens._checks import whole_number
 from polylens.superposition._checks import (
     ArrayLike,
+    finite_number,
     finite_tensor,
     generator,
     per_instance_features,
     positive_int,
+    seed_int,
 )
 
 __all__ = ["ToyModel", "generate_features", "hidden_to_output", "train_abs_tms", "train_tms"]
@@ -118,9 +121,9 @@ def generate_features(
     Returns:
         (n_samples, n_instances, n_features) float32 tensor.
     """
-    positive_int("n_samples", n_samples)
-    positive_int("n_features", n_features)
-    positive_int("n_instances", n_instances)
+    n_samples = positive_int("n_samples", n_samples)
+    n_features = positive_int("n_features", n_features)
+    n_instances = positive_int("n_instances", n_instances)
     if correlation not in CORRELATIONS:
         raise ValueError(f"correlation must be one of {CORRELATIONS}, got {correlation!r}")
     if correlation != "none" and n_features % 2:
@@ -161,8 +164,8 @@ class ToyModel(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        for name, v in (("n_features", n_features), ("n_hidden", n_hidden), ("n_instances", n_instances)):
-            positive_int(name, v)
+        n_features, n_hidden = positive_int("n_features", n_features), positive_int("n_hidden", n_hidden)
+        n_instances = positive_int("n_instances", n_instances)
         if activation not in OUTPUT_ACTIVATIONS:
             raise ValueError(f"activation must be one of {OUTPUT_ACTIVATIONS}, got {activation!r}")
         if task not in TASKS:
@@ -274,10 +277,10 @@ class ToyModel(nn.Module):
 
 
 def _train(model: ToyModel, steps: int, lr: float, batch_size: int, seed: int, progress: bool) -> ToyModel:
-    positive_int("steps", steps)
-    positive_int("batch_size", batch_size)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    steps = positive_int("steps", steps)
+    batch_size = positive_int("batch_size", batch_size)
+    lr = finite_number(lr, "lr", above=0)
+    seed = seed_int(seed)
     gen = generator(seed + 1)  # seed itself drew the initial weights
     # AdamW with torch's default weight decay (0.01), as in the paper's notebook.
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
@@ -383,7 +386,8 @@ def hidden_to_output(model: ToyModel, instance: int) -> nn.Sequential:
     if not isinstance(model, ToyModel):
         raise TypeError(f"model must be a ToyModel (from train_tms), got {type(model).__name__}")
     n_inst, n_hidden, n_feat = model.W.shape
-    if not isinstance(instance, int) or not -n_inst <= instance < n_inst:
+    instance = whole_number(instance, "instance", low=None)
+    if not -n_inst <= instance < n_inst:
         raise ValueError(f"instance must be an int in [0, {n_inst}), got {instance!r}")
     weight = model.W_out[instance] if model.task == "abs" else model.W[instance].T
     linear = nn.Linear(n_hidden, n_feat, dtype=model.W.dtype)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from polylens.superposition import dictionary_plots as dp
+from polylens.superposition._checks import numbers, positive_int
 from polylens.superposition.dictionary_sweeps import train_sae_grid
 from polylens.superposition.geometry import ObjectsConditions, atomic_vs_combination, objects_conditions
 from polylens.superposition.sae import SAE, dead_latents, ground_truth_features, l0, mmcs, sparse_activations
@@ -36,6 +37,22 @@ def _number(value, name: str) -> float:
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite")
     return v
+
+
+def _grid(l1s, sizes) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """The explorer's (L1, size) grid, checked: distinct positive L1 values and positive int sizes."""
+    l1s = tuple(numbers("l1s", l1s))
+    if min(l1s) <= 0:
+        raise ValueError(f"l1s must all be > 0: the L1 axis is logarithmic (log 0 is undefined); got {l1s}. "
+                         "Use a small value such as 0.001 for 'almost no L1'")
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise TypeError(f"sizes must be a list of dictionary sizes, e.g. (32, 64, 128); got {sizes!r}")
+    sizes = tuple(positive_int("each of sizes", s) for s in sizes)
+    if not sizes:
+        raise ValueError("sizes must hold at least one dictionary size, e.g. (32, 64, 128)")
+    if len(set(l1s)) != len(l1s) or len(set(sizes)) != len(sizes):
+        raise ValueError(f"l1s and sizes must not repeat a value (each names one trained SAE); got {l1s} and {sizes}")
+    return l1s, sizes
 
 
 def _nearest(options, value: float, log: bool = False) -> float:
@@ -67,15 +84,16 @@ class DictionaryExplorer:
     Args:
         n_features, dim: ground truth (``n_features`` unit directions in ``dim`` dimensions).
         avg_active: true features active per sample, on average.
-        l1s: L1 coefficients of the grid.
-        sizes: dictionary sizes (latents) of the grid.
+        l1s: L1 coefficients of the grid, each > 0 (the L1 axis and the nearest-value lookup
+            are logarithmic; use a small value such as 0.001 for "almost no L1").
+        sizes: dictionary sizes (latents) of the grid, positive ints.
         steps, lr, n_samples, seed: training; every SAE starts from the same seeded initialisation.
     """
 
     def __init__(self, n_features: int = 64, dim: int = 32, avg_active: float = 4.0,
                  l1s=(0.01, 0.03, 0.1, 0.3, 1.0, 2.0), sizes=(32, 64, 128), steps: int = 1000, lr: float = 3e-3,
                  n_samples: int = 8192, seed: int = 0) -> None:
-        self.l1s, self.sizes = tuple(float(v) for v in l1s), tuple(int(s) for s in sizes)
+        self.l1s, self.sizes = _grid(l1s, sizes)
         self.n_features = n_features
         self.features = ground_truth_features(n_features, dim, seed=seed)
         self.activations = sparse_activations(n_samples, n_features, avg_active=avg_active, seed=seed + 1)
