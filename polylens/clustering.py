@@ -89,10 +89,11 @@ def kmedoids(distances: Any, k: int, seed: int = 0, max_iter: int = 100, n_init:
     """
     d = _check_distances(distances)
     n = len(d)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+    if not 1 <= whole_number(k, "k", low=None) <= n:
         raise ValueError(f"k must be an int between 1 and the number of points ({n}), got {k!r}")
-    whole_number(max_iter, "max_iter", low=1)
-    whole_number(n_init, "n_init", low=1)
+    k = int(k)
+    max_iter = whole_number(max_iter, "max_iter", low=1)
+    n_init = whole_number(n_init, "n_init", low=1)
     rng = np.random.default_rng(whole_number(seed, "seed"))
     best = None
     for _ in range(n_init):

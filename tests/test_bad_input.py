@@ -294,6 +294,7 @@ WRONG_DTYPE = [
     case("kmedoids complex", lambda: clustering.kmedoids(np.zeros((2, 2), dtype=complex), 1), TypeError,
          "real numbers"),
     case("kmedoids object", lambda: clustering.kmedoids(np.array([[object()]]), 1), TypeError, "real numbers"),
+    case("kmedoids k a float", lambda: clustering.kmedoids(np.zeros((2, 2)), 1.0), TypeError, "k must be an int"),
     case("kmedoids n_init", lambda: clustering.kmedoids(np.zeros((2, 2)), 1, n_init="4"), TypeError,
          "n_init must be an int"),
     case("euclidean complex", lambda: clustering.euclidean(COMPLEX), TypeError, "real numbers"),
@@ -539,6 +540,8 @@ SCALARS = [
     pytest.param(lambda: steer.sae_direction(SAE, ACTS_POS, ACTS_NEG, scale=F32, latent=np.int64(1)),
                  id="steer.sae_direction"),
     pytest.param(lambda: CODE_DIRECTION.to_mask(np.float64(0.3), preacts=PREACTS), id="CodeDirection.to_mask"),
+    pytest.param(lambda: clustering.kmedoids(np.eye(3), torch.tensor(2), max_iter=I64, n_init=np.int32(2), seed=I64),
+                 id="kmedoids"),
 ]
 
 

@@ -17,6 +17,7 @@ import torch
 
 from polylens.regions import Regions
 from polylens.superposition import plots
+from polylens.superposition._checks import numbers
 from polylens.superposition.metrics import feature_dimensionality, feature_norms
 from polylens.superposition.toy import ToyModel, train_tms
 from polylens.widgets.figure import FigureArea
@@ -60,7 +61,7 @@ class SuperpositionExplorer:
         seed: int = 0,
     ) -> None:
         self.n_features = n_features
-        self.sparsities, self.decays = tuple(float(s) for s in sparsities), tuple(float(d) for d in decays)
+        self.sparsities, self.decays = tuple(numbers("sparsities", sparsities)), tuple(numbers("decays", decays))
         for s in self.sparsities:
             if not 0 <= s < 1:
                 raise ValueError(f"sparsities must lie in [0, 1) (S = 1 would mean features are never present), got {s}")
