@@ -46,11 +46,10 @@ from polylens.scenes.dataset import to_tensor
 from polylens.scenes.networks import SceneAutoencoder
 from polylens.scenes.render import OBJECTS, WEATHERS, render_batch
 from polylens.scenes.weights import Probes
-from polylens.spline import spline_code
 from polylens.superposition.sae import train_sae
 
 __all__ = ["CHANCE", "METHODS", "Method", "Scenes", "Table", "chance_pictures", "evaluate", "mask_maps", "prepare",
-           "reference_error", "run", "scenes", "score", "training_scenes"]
+           "probe_verdict", "reference_error", "run", "scenes", "score", "training_scenes"]
 
 SUNNY = "sunny"
 BASE_WEATHERS = tuple(w for w in WEATHERS if w != SUNNY)
@@ -332,18 +331,27 @@ def score(model: nn.Module, probes: Probes, data: Scenes, steered: torch.Tensor 
     # The probes and the pixel error see a finite stand-in; a non-finite picture fails regardless.
     out = torch.nan_to_num(steered, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
     err = ((out - data.truth) ** 2).mean((1, 2, 3))
-    weather = run(probes.weather, out)
+    weather, objects = run(probes.weather, out), run(probes.object, out)
     p_sunny = torch.softmax(weather, 1)[:, WEATHERS.index(SUNNY)]
-    p_obj = torch.softmax(run(probes.object, out), 1)
+    p_obj = torch.softmax(objects, 1)
     guess = p_obj.argmax(1).numpy()
     kept = (guess == data.objects) & verdict["finite"]
-    sunny = (weather.argmax(1).numpy() == WEATHERS.index(SUNNY)) & verdict["finite"]
     return {"success": verdict["success"], "scene_ok": verdict["scene_ok"], "object_ok": verdict["object_ok"],
             "nearest": verdict["nearest"],
             "rel_error": torch.where(finite, err / own, torch.tensor(float("inf"))).numpy(),
             "p_sunny": torch.where(finite, p_sunny, torch.tensor(float("nan"))).numpy(), "object": guess,
             "p_object": p_obj[torch.arange(len(out)), torch.as_tensor(data.objects)].numpy(),
-            "object_kept": kept, "probe_success": kept & sunny}
+            "object_kept": kept, "probe_success": probe_verdict(weather, objects, data.objects) & verdict["finite"]}
+
+
+def probe_verdict(weather_logits: torch.Tensor, object_logits: torch.Tensor, objects: np.ndarray) -> np.ndarray:
+    """(n,) bool: the weather probe's top class is sunny and the object probe's is ``objects`` (n,).
+
+    The probes' view of success, kept as a column: it is easily fooled (a constant
+    sunny picture, a grey picture the probe calls sunny), so it never decides.
+    """
+    sunny = weather_logits.argmax(1).numpy() == WEATHERS.index(SUNNY)
+    return sunny & (object_logits.argmax(1).numpy() == np.asarray(objects))
 
 
 def _rate(hits: np.ndarray) -> tuple[float, float, float]:

@@ -48,7 +48,7 @@ import torch
 from polylens._checks import whole_number
 from polylens.scenes.render import OBJECTS, WEATHERS, draw_batch, scene_params_batch, sun_zone
 
-__all__ = ["AnswerKey", "DECOY_SEEDS", "wilson"]
+__all__ = ["AnswerKey", "DECOY_SEEDS", "describe", "wilson"]
 
 SUNNY = "sunny"
 # Scene seeds of the scene decoys: decoy j of scene s is DECOY_SEEDS + s * 64 + j,
@@ -151,7 +151,8 @@ class AnswerKey:
         Returns (n,) arrays: ``success`` (bool), ``scene_ok`` and ``object_ok``
         (each half of the test), ``finite``, ``nearest`` (the kind of what the
         picture is nearest to over the whole picture: "truth", "weather:night",
-        "object:none", "scene:3" ...), ``margin`` (nearest decoy's distance
+        "object:none", "scene:3" ..., or "not finite"; :func:`describe` puts it
+        in words), ``margin`` (nearest decoy's distance
         minus the truth's, over the whole picture; > 0 when the scene test passes).
         """
         arr = self._check(steered)
@@ -170,9 +171,26 @@ class AnswerKey:
         scene_ok = finite & (to_truth < to_decoys.min(1))
         object_ok = finite & (out["object"][0] < out["object"][1].min(1))
         nearest = np.where(scene_ok, "truth", np.array(self.kinds, dtype=object)[to_decoys.argmin(1)])
+        nearest = np.where(finite, nearest, "not finite")
         return {"success": scene_ok & object_ok, "scene_ok": scene_ok, "object_ok": object_ok,
                 "finite": finite, "nearest": nearest.astype(str),
                 "margin": np.where(finite, to_decoys.min(1) - to_truth, -np.inf)}
+
+
+def describe(kind: str, obj: str) -> str:
+    """A line-up entry in words: ``describe("weather:night", "duck")`` -> "this duck's scene at night"."""
+    group, _, name = kind.partition(":")
+    if kind == "truth":
+        return f"this {obj}'s scene on a sunny day"
+    if group == "weather":
+        return f"this {obj}'s scene, {name} (not sunny)" if name != "night" else f"this {obj}'s scene at night"
+    if group == "object":
+        return f"this scene with the {obj} gone" if name == "none" else f"this scene with a {name} instead"
+    if group == "scene":
+        return f"a sunny {obj} in another scene"
+    if kind == "not finite":
+        return "nothing: the picture holds NaN or inf"
+    raise ValueError(f"unknown line-up entry {kind!r}")
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -47,10 +47,28 @@ def test_the_gate_closes_when_the_threshold_is_below_the_ducks_projection(studio
     assert studio._projection[i] == pytest.approx(float(d.project(h)), abs=1e-4)
 
 
-def test_curve_is_the_views_probabilities_over_strength(studio):
-    p_sunny, p_duck = studio.curve(1, "mask")
-    assert p_sunny == pytest.approx([studio.view(1, "mask", s).p_sunny for s in studio.strengths])
+def test_curve_is_the_views_probabilities_and_verdicts_over_strength(studio):
+    p_sunny, p_duck, accepted = studio.curve(1, "mask")
+    views = [studio.view(1, "mask", s) for s in studio.strengths]
+    assert p_sunny == pytest.approx([v.p_sunny for v in views])
+    assert list(accepted) == [v.success for v in views]
     assert p_duck[0] > 0.5  # unsteered, the probe sees the duck
+
+
+def test_the_verdict_is_the_answer_keys_and_says_what_the_picture_looks_like(studio):
+    plain = studio.view(0, "mask", 0.0)
+    assert not plain.success and plain.nearest.startswith("this duck's scene")  # still its own weather
+    assert "Answer key" in plain.readout and plain.nearest in plain.readout
+    # The oracle's picture, shown through the same verdict: the key accepts it.
+    with torch.no_grad():
+        oracle = studio.ae(studio.data.truth)
+    assert compose.score(studio.ae, studio.probes, studio.data, oracle)["success"].all()
+
+
+def test_the_threshold_starts_at_the_methods_own_midpoint(studio):
+    own = studio.methods["add_if_below"].parts["threshold"]
+    assert studio.default_threshold == pytest.approx(own, abs=1e-4)
+    assert studio.view(0, "add_if_below", 1.0).threshold == pytest.approx(own, abs=1e-4)
 
 
 def test_bad_values_show_a_message_and_update_redraws(studio):

@@ -246,7 +246,8 @@ def check_composition_success(fn: Callable) -> str:
     want = composition_success(weather, obj, objects, 0)
     low = int((want & (torch.softmax(weather, 1)[:, 0].numpy() < 0.5)).sum())
     return (f"{int(want.sum())} of {len(want)} images are sunny ducks (or sunny boats, ...); {low} of them with "
-            "P(sunny) under 0.5. This is compose.score's 'success'.")
+            "P(sunny) under 0.5. This is the probes' verdict, compose.probe_verdict (score's 'probe_success'); "
+            "notebook 06 shows how it is fooled, and lets the answer key decide instead.")
 
 
 # ------------------------------------------------------- agreement mask ---

@@ -4,9 +4,11 @@ Pick a duck (a scene seed and the weather it was photographed in), pick a
 steering method, slide its strength (and, for conditional addition, the
 threshold of its gate), and see side by side: the duck as the autoencoder
 reconstructs it, the steered picture, and the ground truth (the same scene
-rendered on a sunny day). The independent probes say whether the steered
-picture is sunny and still a duck; a small plot shows how both change with
-strength for this duck, so the trade-off is visible at a glance.
+rendered on a sunny day). The answer key (:mod:`polylens.judge`) says whether
+the steered picture is this duck on a sunny day, and what it looks most like
+if not; the probes' opinions are shown beside it, and a small plot shows how
+they change with strength for this duck, with the strengths the answer key
+accepts marked.
 
 Every (duck, method, strength, threshold) state is computed up front through
 the library's own steering contexts, per example; sliders only redraw.
@@ -24,6 +26,7 @@ from torch import nn
 from polylens import steer
 from polylens.compose import Method, reference_error, scenes, score
 from polylens.hooks import capture
+from polylens.judge import describe
 from polylens.scenes import OBJECTS, WEATHERS, Probes
 from polylens.widgets.figure import FigureArea
 
@@ -42,7 +45,8 @@ class StudioView:
     p_sunny: float
     p_duck: float
     object_guess: str
-    success: bool  # the weather probe says sunny and the object probe says duck
+    success: bool  # the answer key: this duck's scene on a sunny day
+    nearest: str  # what the steered picture looks most like, in words
     rel_error: float  # pixel error against the truth / the autoencoder's own error on the truth
     strength: float
     threshold: float | None
@@ -94,7 +98,8 @@ class SunnyDuckStudio:
             return None
         d = gated.parts["direction"]
         lo, hi = float(d.baseline.min()), float(d.projections.max())
-        return np.round(np.linspace(lo, hi, n), 4)
+        # The method's own threshold (the midpoint of the two means) is on the grid: it is the default.
+        return np.unique(np.round(np.append(np.linspace(lo, hi, n), gated.parts["threshold"]), 4))
 
     def _scores(self, out: torch.Tensor) -> dict[str, np.ndarray]:
         scores = score(self.ae, self.probes, self.data, out, own=self._own)
@@ -160,7 +165,7 @@ class SunnyDuckStudio:
         k = self._nearest(self.strengths, strength, "strength", messages)
         thr = None
         if method == GATED:
-            default = self.thresholds[len(self.thresholds) // 2]
+            default = self.default_threshold
             thr = self.thresholds[self._nearest(self.thresholds, default if threshold is None else threshold,
                                                 "threshold", messages)]
         r = self.results[(method, thr)][k]
@@ -171,10 +176,14 @@ class SunnyDuckStudio:
         guess = OBJECTS[r["object"][i]]
         success = bool(r["success"][i])
         gate = None if thr is None else bool(self._projection[i] < thr)
-        verdict = "<b style='color:green'>a sunny duck</b>" if success else "<b style='color:firebrick'>not a sunny duck</b>"
+        nearest = describe(str(r["nearest"][i]), "duck")
+        verdict = ("<b style='color:green'>this duck on a sunny day</b>" if success else
+                   f"<b style='color:firebrick'>not this duck on a sunny day</b>: it looks most like {nearest}")
+        probes = "agree" if bool(r["probe_success"][i]) == success else "disagree"
         lines = [
-            f"Duck {i} (seed {seed}, photographed {weather}), <b>{method}</b> at strength {self.strengths[k]:g}: "
-            f"{verdict}. Probes: P(sunny) = {r['p_sunny'][i]:.2f}, object = <b>{guess}</b> "
+            f"Duck {i} (seed {seed}, photographed {weather}), <b>{method}</b> at strength {self.strengths[k]:g}. "
+            f"Answer key: {verdict}.",
+            f"Probes ({probes}): P(sunny) = {r['p_sunny'][i]:.2f}, object = <b>{guess}</b> "
             f"(P(duck) = {r['p_object'][i]:.2f}); pixel error {r['rel_error'][i]:.1f}x the autoencoder's own on the truth.",
             f"<i>{self.methods[method].note}</i>",
         ]
@@ -183,13 +192,23 @@ class SunnyDuckStudio:
                          f"{'below' if gate else 'not below'} the threshold {thr:.2f}, so it is "
                          f"<b>{'steered' if gate else 'left alone'}</b>.")
         return StudioView(i, method, self._original[i], r["images"][i], self._truth[i], float(r["p_sunny"][i]),
-                          float(r["p_object"][i]), guess, success, float(r["rel_error"][i]),
+                          float(r["p_object"][i]), guess, success, nearest, float(r["rel_error"][i]),
                           float(self.strengths[k]), thr, gate, "<br>".join(lines), message)
 
-    def curve(self, duck: int, method: str, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(P(sunny), P(duck)) over the strength grid for one duck and method, each (strengths,)."""
+    @property
+    def default_threshold(self) -> float | None:
+        """The gated method's own threshold (midpoint between the sunny and other means), on the grid."""
+        if self.thresholds is None:
+            return None
+        own = self.methods[GATED].parts["threshold"]
+        return float(self.thresholds[np.abs(self.thresholds - own).argmin()])
+
+    def curve(self, duck: int, method: str, threshold: float | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(P(sunny), P(duck), answer key's verdict) over the strength grid for one duck and method."""
         runs = self.results[(method, threshold if method == GATED else None)]
-        return np.array([r["p_sunny"][duck] for r in runs]), np.array([r["p_object"][duck] for r in runs])
+        return (np.array([r["p_sunny"][duck] for r in runs]), np.array([r["p_object"][duck] for r in runs]),
+                np.array([bool(r["success"][duck]) for r in runs]))
 
     # ----------------------------------------------------------- widget ---
 
@@ -200,9 +219,10 @@ class SunnyDuckStudio:
         if self.area is not None:
             for im, picture in zip(self._images, (view.original, view.steered, view.truth)):
                 im.set_data(picture)
-            p_sunny, p_duck = self.curve(view.duck, view.method, view.threshold)
+            p_sunny, p_duck, accepted = self.curve(view.duck, view.method, view.threshold)
             self._sunny_line.set_ydata(p_sunny)
             self._duck_line.set_ydata(p_duck)
+            self._accepted.set_ydata(np.where(accepted, 1.0, np.nan))
             self._now.set_xdata([view.strength, view.strength])
             self.area.refresh()
             self._readout.value = view.readout + (f"<br><i>{view.message}</i>" if view.message else "")
@@ -225,9 +245,11 @@ class SunnyDuckStudio:
         zeros = np.zeros_like(self.strengths)
         (self._sunny_line,) = ax.plot(self.strengths, zeros, color="goldenrod", lw=2, label="P(sunny)")
         (self._duck_line,) = ax.plot(self.strengths, zeros, color="tab:blue", lw=2, label="P(duck)")
+        (self._accepted,) = ax.plot(self.strengths, np.full_like(self.strengths, np.nan), "o", color="green",
+                                    clip_on=False, label="answer key: sunny duck")
         self._now = ax.axvline(strength, color="red", lw=1.5)
         ax.set(xlabel="strength", ylim=(-0.03, 1.03), title="this duck, this method")
-        ax.legend(fontsize=8, loc="center right")
+        ax.legend(fontsize=7, loc="center right")
         fig.tight_layout()
         self.area = FigureArea(fig)
         self._readout = widgets.HTML()
@@ -244,7 +266,7 @@ class SunnyDuckStudio:
         self._threshold = None
         if self.thresholds is not None:
             self._threshold = widgets.SelectionSlider(options=[float(t) for t in self.thresholds],
-                                                      value=float(self.thresholds[len(self.thresholds) // 2]),
+                                                      value=self.default_threshold,
                                                       description="threshold")
             controls["threshold"] = self._threshold
         out = widgets.interactive_output(self.update, controls)
