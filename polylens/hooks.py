@@ -529,34 +529,55 @@ def run_with_hooks(
         return _run(model, args, kwargs)
 
 
-def _expected_input(model: nn.Module) -> tuple[str, str, Callable[[torch.Tensor], bool]] | None:
-    """(first layer's name, the input shape it expects, does a tensor fit it) for the first Linear or Conv."""
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear):
-            n = module.in_features
-            return name, f"(batch, {n}) (nn.Linear with in_features={n})", \
-                lambda x: x.ndim >= 1 and x.shape[-1] == n
-        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            c, dims = module.in_channels, {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}[type(module)]
-            spatial = {1: "L", 2: "H, W", 3: "D, H, W"}[dims]
-            shape = f"(batch, {c}, {spatial})"
-            return name, f"{shape} ({type(module).__name__} with in_channels={c})", \
-                lambda x: x.ndim in (dims + 1, dims + 2) and x.shape[-dims - 1] == c
-    return None
+_CONVS = {nn.Conv1d: "L", nn.Conv2d: "H, W", nn.Conv3d: "D, H, W"}
+
+
+def _expects(module: nn.Module) -> tuple[str, Callable[[torch.Size], bool]]:
+    """(the input shape a Linear or Conv layer takes, in words; does a shape fit it)."""
+    if isinstance(module, nn.Linear):
+        n = module.in_features
+        return f"(batch, {n}) (nn.Linear with in_features={n})", lambda shape: len(shape) >= 1 and shape[-1] == n
+    c, spatial = module.in_channels, _CONVS[type(module)]
+    dims = spatial.count(",") + 1
+    return (f"(batch, {c}, {spatial}) ({type(module).__name__} with in_channels={c})",
+            lambda shape: len(shape) in (dims + 1, dims + 2) and shape[-dims - 1] == c)
 
 
 def _run(model: nn.Module, args: tuple, kwargs: dict) -> Any:
-    """``model(*args, **kwargs)``; a shape error caused by a wrongly shaped input says what the model expects."""
+    """``model(*args, **kwargs)``; if the first Linear or Conv reached cannot take what it got, say what it expects.
+
+    The first such layer *executed* is watched (not the first one defined), so
+    the message names the layer that really saw the input. Any other error
+    passes through untouched.
+    """
+    first: list[tuple[str, nn.Module, torch.Size, bool]] = []
+    x = args[0] if args else next(iter(kwargs.values()), None)
+
+    def watch(name: str):
+        def pre(module, inputs):
+            if not first and inputs and isinstance(inputs[0], torch.Tensor):
+                first.append((name, module, inputs[0].shape, inputs[0] is x))
+        return pre
+
+    layers = (nn.Linear, *_CONVS)
+    handles = [m.register_forward_pre_hook(watch(n)) for n, m in model.named_modules() if type(m) in layers]
     try:
         return model(*args, **kwargs)
     except RuntimeError as err:
-        x = args[0] if args else next(iter(kwargs.values()), None)
-        expected = _expected_input(model) if isinstance(x, torch.Tensor) else None
-        # Only when the input plainly does not fit the first layer: other errors pass through untouched.
-        if expected is None or expected[2](x):
+        if not first:
             raise
-        name, shape, _ = expected
+        name, module, got, is_input = first[0]
+        expected, fits = _expects(module)
+        if fits(got):
+            raise
+        if is_input or not isinstance(x, torch.Tensor):
+            given = f"an input of shape {tuple(got)}"
+        else:  # reshaped on the way (e.g. by nn.Flatten)
+            given = f"an input of shape {tuple(x.shape)} (it reached the first layer as {tuple(got)})"
         raise ValueError(
-            f"the model cannot run on an input of shape {tuple(x.shape)}: its first layer {name!r} expects "
-            f"{shape}. Pass an input of that shape (torch said: {err})"
+            f"the model cannot run on {given}: its first layer {name!r} expects {expected}. "
+            f"Pass an input of that shape (torch said: {err})"
         ) from err
+    finally:
+        for h in handles:
+            h.remove()

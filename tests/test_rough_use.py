@@ -166,6 +166,22 @@ def test_a_wrongly_shaped_input_says_what_the_first_layer_expects():
     assert isinstance(info.value.__cause__, RuntimeError)  # torch's own message stays attached
 
 
+def test_the_shape_message_names_the_first_layer_run_not_the_first_defined():
+    class HeadFirst(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = nn.Linear(8, 2)  # defined first, runs last
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(6, 8), nn.ReLU())
+
+        def forward(self, x):
+            return self.head(self.body(x))
+
+    with pytest.raises(ValueError, match=r"shape \(3, 2, 2\) \(it reached the first layer as \(3, 4\)\).*'body.1'"):
+        pl.run_with_cache(HeadFirst(), torch.zeros(3, 2, 2))
+    out, _ = pl.run_with_cache(HeadFirst(), torch.zeros(3, 2, 3))
+    assert out.shape == (3, 2)
+
+
 def test_an_error_inside_a_model_with_a_fitting_input_is_left_alone():
     class Broken(nn.Module):
         def __init__(self) -> None:
