@@ -177,7 +177,7 @@ class _SingleUse(AbstractContextManager):
         self._used = True
         return self._manager.__enter__()
 
-    def __exit__(self, *exc: Any) -> Any:
+    def __exit__(self, *exc: object) -> Any:
         return self._manager.__exit__(*exc)
 
 

@@ -22,7 +22,7 @@ mask")::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,16 @@ from torch import nn
 
 from polylens._checks import finite_number, real_array, whole_number
 from polylens.hooks import HookPoint, hooks, single_use
-from polylens.spline import RELU_LIKE, CodeMask, Layer, SplineCode, _activation_names, _layers, _run_inputs, mask
+from polylens.spline import (
+    RELU_LIKE,
+    CodeMask,
+    Layer,
+    SplineCode,
+    _activation_names,
+    _layers,
+    _run_inputs,
+    mask,
+)
 
 __all__ = [
     "CodeDirection",

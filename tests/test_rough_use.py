@@ -21,7 +21,13 @@ from torch import nn
 
 import polylens as pl
 from polylens import steer
-from polylens.scenes import SceneProbe, WeightsError, load_autoencoder, load_manifest, load_probes
+from polylens.scenes import (
+    SceneProbe,
+    WeightsError,
+    load_autoencoder,
+    load_manifest,
+    load_probes,
+)
 from polylens.scenes import train as scene_train
 from polylens.scenes.weights import WEIGHTS_DIR, sha256
 from polylens.superposition import sweeps
@@ -77,9 +83,8 @@ def test_the_module_a_compiled_model_wraps_works(compiled):
 def test_after_a_compiled_call_hooks_are_refused_not_skipped():
     model = torch.compile(mlp())
     model(X)  # compiles: from here on, hooks added to the submodules are not run
-    with pytest.raises(TypeError, match="_orig_mod"):
-        with pl.capture(model, "_orig_mod.relu0"):
-            model(X)
+    with pytest.raises(TypeError, match="_orig_mod"), pl.capture(model, "_orig_mod.relu0"):
+        model(X)
 
 
 # --------------------------------------------------------- hooks, reuse ---
@@ -91,9 +96,8 @@ def test_a_capture_object_serves_one_block_and_says_so():
     with manager as cache:
         model(X)
     assert cache["relu0"].shape == (5, 4)
-    with pytest.raises(RuntimeError, match=r"already used.*call capture\(\.\.\.\) again"):
-        with manager:
-            model(X)
+    with pytest.raises(RuntimeError, match=r"already used.*call capture\(\.\.\.\) again"), manager:
+        model(X)
     assert not model.relu0._forward_hooks and not model._forward_pre_hooks  # nothing left behind
 
 
@@ -102,15 +106,13 @@ def test_a_hooks_object_and_a_steering_object_serve_one_block():
     manager = pl.hooks(model, [("relu0", lambda t, h: 0 * t)])
     with manager:
         model(X)
-    with pytest.raises(RuntimeError, match="call hooks"):
-        with manager:
-            pass
+    with pytest.raises(RuntimeError, match="call hooks"), manager:
+        pass
     adding = steer.add(model, steer.mean_difference(X + 1, X), 1.0, layer="out")
     with adding:
         model(X)
-    with pytest.raises(RuntimeError, match="call add"):
-        with adding:
-            pass
+    with pytest.raises(RuntimeError, match="call add"), adding:
+        pass
 
 
 # ----------------------------------------- modules called with keywords ---

@@ -28,6 +28,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from polylens.superposition.toy import ToyModel, train_tms
 
@@ -145,7 +146,8 @@ def load(name: str, data: str | Path = DATA) -> ToyModel:
         )
     try:
         return ToyModel.load(path)
-    except Exception as err:  # safetensors' own error, a missing tensor, a shape that does not unpack
+    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as err:
+        # safetensors' own error, a missing tensor, a shape that does not unpack, weights that do not fit
         raise DataError(f"{path} matches its manifest but does not hold a toy model ({type(err).__name__}: "
                         f"{err}). {_restore_hint(data)}") from None
 

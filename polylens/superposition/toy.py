@@ -31,7 +31,6 @@ from polylens._checks import whole_number
 from polylens.superposition._checks import (
     ArrayLike,
     finite_number,
-    finite_tensor,
     generator,
     per_instance_features,
     positive_int,

@@ -22,8 +22,19 @@ import torch
 from polylens.superposition import dictionary_plots as dp
 from polylens.superposition._checks import numbers, positive_int
 from polylens.superposition.dictionary_sweeps import train_sae_grid
-from polylens.superposition.geometry import ObjectsConditions, atomic_vs_combination, objects_conditions
-from polylens.superposition.sae import SAE, dead_latents, ground_truth_features, l0, mmcs, sparse_activations
+from polylens.superposition.geometry import (
+    ObjectsConditions,
+    atomic_vs_combination,
+    objects_conditions,
+)
+from polylens.superposition.sae import (
+    SAE,
+    dead_latents,
+    ground_truth_features,
+    l0,
+    mmcs,
+    sparse_activations,
+)
 from polylens.widgets.figure import FigureArea
 
 __all__ = ["CooccurrenceExplorer", "CooccurrenceView", "DictionaryExplorer", "DictionaryView"]
