@@ -522,6 +522,7 @@ def evaluate(
     n_train: int = 40,
     n_val: int = 6,
     n_test: int = 24,
+    objects: Sequence[str] = OBJECTS,
 ) -> Table:
     """Steer held-out scenes toward sunny by every method; judge each picture by the answer key.
 
@@ -536,6 +537,8 @@ def evaluate(
         n_train, n_val, n_test: scenes per (object, base weather) pair in each split.
             The default test split (24) holds 96 ducks: the duck interval is at most
             +-10 points.
+        objects: the objects of the validation and test scenes (training scenes are
+            always every object but the duck); ``("duck",)`` judges ducks alone.
 
     Returns:
         A :class:`Table` (``str(table)`` prints it; ``table.rows`` has every strength).
@@ -552,7 +555,7 @@ def evaluate(
     n_train, n_val, n_test = (whole_number(v, k, low=1) for v, k in
                               ((n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test")))
     sunny, other = training_scenes(n_train)
-    val, test = scenes("val", n_val), scenes("test", n_test)
+    val, test = scenes("val", n_val, objects=objects), scenes("test", n_test, objects=objects)
     own, own_val = reference_error(model, test), reference_error(model, val)
     table = Table()
     table.rows.append(_row("no steering", "-", "-", "reference", score(model, probes, test, own=own), test))

@@ -95,24 +95,25 @@ class AnswerKey:
         # Per-pixel weights, repeated over the 3 colour channels, normalised to sum 1 per scene.
         self._w_scene = self._weights(keep)
         self._w_object = self._weights(mask)
-        kinds, images = [], []
-        for weather in WEATHERS:
-            if weather != SUNNY:
-                kinds.append(f"weather:{weather}")
-                images.append(draw_batch(params, weather, size))
-        for k, name in enumerate(OBJECTS):
-            kinds.append(f"object:{name}")
-            other = scene_params_batch(np.full(n, k), self.seeds)
-            images.append(draw_batch(other, SUNNY, size))
-        kinds.append("object:none")
-        images.append(draw_batch(params, SUNNY, size, with_object=False))
-        for j in range(n_decoys):
-            kinds.append(f"scene:{j}")
-            other = scene_params_batch(self.objects, DECOY_SEEDS + self.seeds * _MAX_DECOYS + j)
-            images.append(draw_batch(other, SUNNY, size))
+        kinds = [f"weather:{w}" for w in WEATHERS if w != SUNNY]
+        kinds += [f"object:{name}" for name in OBJECTS] + ["object:none"]
+        kinds += [f"scene:{j}" for j in range(n_decoys)]
         self.kinds = kinds
         self._truth = _pool(truth)
-        self._decoys = np.stack([_pool(im) for im in images], axis=1)  # (n, decoys, pixels)
+        # Each decoy is pooled as soon as it is drawn: only one full-size line-up entry exists at a time.
+        self._decoys = np.empty((n, len(kinds), self._truth.shape[1]), np.float32)
+        for d, kind in enumerate(kinds):
+            group, _, name = kind.partition(":")
+            if group == "weather":
+                image = draw_batch(params, name, size)
+            elif name == "none":
+                image = draw_batch(params, SUNNY, size, with_object=False)
+            elif group == "object":
+                image = draw_batch(scene_params_batch(np.full(n, OBJECTS.index(name)), self.seeds), SUNNY, size)
+            else:
+                seeds = DECOY_SEEDS + self.seeds * _MAX_DECOYS + int(name)
+                image = draw_batch(scene_params_batch(self.objects, seeds), SUNNY, size)
+            self._decoys[:, d] = _pool(image)
         # The decoy drawing the same object as the scene is the truth's twin: not a decoy.
         own = np.array([kinds.index(f"object:{OBJECTS[o]}") for o in self.objects])
         self._valid = np.ones((n, len(kinds)), bool)
@@ -120,7 +121,7 @@ class AnswerKey:
         self._object_decoys = np.array([k.startswith("object:") for k in kinds])
         # |x - d|^2 = |x|^2 - 2 x.d + |d|^2 (weighted): the decoys' own terms once, here, so judging
         # never builds an (n, decoys, pixels) temporary.
-        self._decoy_sq = {part: np.einsum("np,ndp->nd", w, self._decoys ** 2)
+        self._decoy_sq = {part: np.stack([(w * self._decoys[:, d] ** 2).sum(1) for d in range(len(kinds))], 1)
                           for part, w in (("scene", self._w_scene), ("object", self._w_object))}
 
     def _weights(self, pixels: np.ndarray) -> np.ndarray:

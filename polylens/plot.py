@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from polylens._checks import finite_number, whole_number
 
-__all__ = ["plane_grid", "show_field"]
+__all__ = ["picture_grid", "plane_grid", "show_field"]
 
 
 def plane_grid(
@@ -59,3 +59,47 @@ def _check_extent(extent: Sequence[float]) -> tuple[float, float, float, float]:
     if not (s0 < s1 and t0 < t1):
         raise ValueError(f"extent must be finite with s0 < s1 and t0 < t1, got {extent!r}")
     return s0, s1, t0, t1
+
+
+def _as_pictures(images, label: str) -> np.ndarray:
+    """(k, 3, H, W) tensor or (k, H, W, 3) array -> (k, H, W, 3) floats in [0, 1]."""
+    arr = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if arr.ndim == 4 and arr.shape[1] == 3 and arr.shape[-1] != 3:
+        arr = arr.transpose(0, 2, 3, 1)
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(f"row {label!r} must hold pictures (k, H, W, 3) or (k, 3, H, W); got shape {arr.shape}")
+    return np.clip(np.nan_to_num(arr.astype(np.float32), nan=0.0), 0, 1)
+
+
+def picture_grid(rows: Mapping[str, object], verdicts: Mapping[str, Sequence[tuple[str, bool]]] | None = None,
+                 *, cell: float = 1.25, label_width: float = 1.6):
+    """A grid of pictures: one row per entry of ``rows`` (label -> k pictures), one column per scene.
+
+    ``verdicts``: label -> k (caption, ok) pairs, written under each picture of that
+    row in green (ok) or red. Returns the matplotlib figure.
+    """
+    if not rows:
+        raise ValueError("rows must map at least one label to pictures")
+    pictures = {label: _as_pictures(images, label) for label, images in rows.items()}
+    k = {len(p) for p in pictures.values()}
+    if len(k) != 1:
+        raise ValueError(f"every row must hold the same number of pictures; got {sorted(k)}")
+    (k,) = k
+    verdicts = dict(verdicts or {})
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(pictures), k, figsize=(label_width + cell * k, (cell + 0.25) * len(pictures)),
+                             squeeze=False)
+    for r, (label, images) in enumerate(pictures.items()):
+        for c in range(k):
+            ax = axes[r, c]
+            ax.imshow(images[c], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if label in verdicts:
+                text, ok = verdicts[label][c]
+                ax.set_xlabel(text, fontsize=7, color="green" if ok else "firebrick", labelpad=2)
+        axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center", labelpad=6)
+    fig.subplots_adjust(left=label_width / (label_width + cell * k), right=0.99, top=0.99, bottom=0.02,
+                        wspace=0.06, hspace=0.35)
+    return fig
