@@ -103,17 +103,7 @@ class AnswerKey:
         # Each decoy is pooled as soon as it is drawn: only one full-size line-up entry exists at a time.
         self._decoys = np.empty((n, len(kinds), self._truth.shape[1]), np.float32)
         for d, kind in enumerate(kinds):
-            group, _, name = kind.partition(":")
-            if group == "weather":
-                image = draw_batch(params, name, size)
-            elif name == "none":
-                image = draw_batch(params, SUNNY, size, with_object=False)
-            elif group == "object":
-                image = draw_batch(scene_params_batch(np.full(n, OBJECTS.index(name)), self.seeds), SUNNY, size)
-            else:
-                seeds = DECOY_SEEDS + self.seeds * _MAX_DECOYS + int(name)
-                image = draw_batch(scene_params_batch(self.objects, seeds), SUNNY, size)
-            self._decoys[:, d] = _pool(image)
+            self._decoys[:, d] = _pool(self._draw(kind, params))
         # The decoy drawing the same object as the scene is the truth's twin: not a decoy.
         own = np.array([kinds.index(f"object:{OBJECTS[o]}") for o in self.objects])
         self._valid = np.ones((n, len(kinds)), bool)
@@ -123,6 +113,31 @@ class AnswerKey:
         # never builds an (n, decoys, pixels) temporary.
         self._decoy_sq = {part: np.stack([(w * self._decoys[:, d] ** 2).sum(1) for d in range(len(kinds))], 1)
                           for part, w in (("scene", self._w_scene), ("object", self._w_object))}
+
+    def lineup(self, i: int) -> dict[str, np.ndarray]:
+        """Scene ``i``'s answer key and every decoy, drawn at full size: kind -> (H, W, 3), truth first."""
+        i = whole_number(i, "i")
+        if i >= len(self):
+            raise ValueError(f"i must be below {len(self)}, the number of scenes in the key; got {i}")
+        params = scene_params_batch(self.objects[i:i + 1], self.seeds[i:i + 1])
+        out = {"truth": draw_batch(params, SUNNY, self.size)[0]}
+        for kind in self.kinds:
+            if self._valid[i, self.kinds.index(kind)]:
+                out[kind] = self._draw(kind, params)[0]
+        return out
+
+    def _draw(self, kind: str, params: dict) -> np.ndarray:
+        """One line-up entry for every scene of ``params``: (n, H, W, 3)."""
+        group, _, name = kind.partition(":")
+        n = len(params["cx"])
+        if group == "weather":
+            return draw_batch(params, name, self.size)
+        if name == "none":
+            return draw_batch(params, SUNNY, self.size, with_object=False)
+        if group == "object":
+            return draw_batch(scene_params_batch(np.full(n, OBJECTS.index(name)), params["seed"]), SUNNY, self.size)
+        seeds = DECOY_SEEDS + params["seed"] * _MAX_DECOYS + int(name)
+        return draw_batch(scene_params_batch(params["object"], seeds), SUNNY, self.size)
 
     def _weights(self, pixels: np.ndarray) -> np.ndarray:
         w = _pool(np.repeat(pixels.astype(np.float32)[..., None], 3, axis=-1))
@@ -178,9 +193,18 @@ class AnswerKey:
                 "margin": np.where(finite, to_decoys.min(1) - to_truth, -np.inf)}
 
 
-def describe(kind: str, obj: str) -> str:
-    """A line-up entry in words: ``describe("weather:night", "duck")`` -> "this duck's scene at night"."""
+def describe(kind: str, obj: str, short: bool = False) -> str:
+    """A line-up entry in words: ``describe("weather:night", "duck")`` -> "this duck's scene at night".
+
+    ``short=True`` gives a caption of a word or two ("composes", "still night", "duck gone").
+    """
     group, _, name = kind.partition(":")
+    if short:
+        words = {"truth": "composes", "not finite": "NaN or inf"}
+        if kind in words:
+            return words[kind]
+        return {"weather": f"still {name}", "object": f"{obj} gone" if name == "none" else f"a {name}",
+                "scene": "another scene"}.get(group, kind)
     if kind == "truth":
         return f"this {obj}'s scene on a sunny day"
     if group == "weather":

@@ -110,3 +110,16 @@ def test_wilson_interval():
     assert all(np.isnan(wilson(0, 0)))
     with pytest.raises(ValueError):
         wilson(3, 2)
+
+
+def test_the_lineup_is_what_the_judge_compares_against(test):
+    i = 5
+    lineup = test.key.lineup(i)
+    assert np.array_equal(lineup["truth"], test.truth[i].permute(1, 2, 0).numpy())
+    assert len(lineup) == len(test.key.kinds)  # the truth, and every decoy but the truth's own twin
+    for kind, picture in lineup.items():
+        one = torch.from_numpy(picture).permute(2, 0, 1)[None].expand(len(test), -1, -1, -1).clone()
+        verdict = test.key.judge(one)
+        assert verdict["success"][i] == (kind == "truth"), kind  # the truth composes, no decoy does
+    with pytest.raises(ValueError, match="below"):
+        test.key.lineup(len(test))
