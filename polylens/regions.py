@@ -33,10 +33,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from polylens import spline as _spline
 from polylens._checks import check_model as _check_model
 from polylens._checks import finite_number, real_array, real_tensor, whole_number
 from polylens.hooks import hooks
-from polylens.spline import RELU_LIKE, SMOOTH, Layer, SplineCode
+from polylens.spline import RELU_LIKE, SMOOTH, Layer, SplineCode, refuse_if_too_big
 
 __all__ = ["Crossings", "Density", "Regions", "crossings", "density", "slice_regions"]
 
@@ -77,7 +78,14 @@ _REFUSED = {
 # (a reshape, a residual add) are allowed, so these are refused by where
 # torch defines them.
 _NONLINEAR_TORCH_MODULES = ("torch.nn.modules.activation", "torch.nn.modules.normalization")
-_CHUNK = 1 << 14  # points per forward pass: bounds memory for wide conv nets
+# Memory: points go through the model in chunks of about
+# polylens.spline.CHUNK_BYTES of activations (see _rows_per_pass), and
+# answers beyond polylens.spline.MAX_RESULT_BYTES are refused before they
+# are allocated, so that a call fits the ~2 GB of a mybinder.org notebook.
+# Chunks are whole multiples of _ROW_ALIGN rows: BLAS rounds the last
+# (rows mod 4, 8 or 16) rows of a batch in a different kernel, so chunks of
+# such multiples give every point exactly the values of one big batch.
+_ROW_ALIGN = 64
 # A pre-activation within _ON_LINE * (its largest |value| on the slice) of 0
 # at a vertex counts as exactly 0 there: the vertex is on the unit's line.
 # Rounding in a float64 forward pass is ~1e-16 of that scale, so this keeps
@@ -170,30 +178,74 @@ class _Stop(Exception):
     """Raised by a hook to end a forward pass once the wanted input is seen."""
 
 
-def _pre_activations(model64: nn.Module, x: torch.Tensor, key: str, module: str) -> np.ndarray:
-    """(batch, neurons) input of call ``key`` of ``module``; the rest of the pass is skipped."""
-    out = []
-    for i in range(0, len(x), _CHUNK):
+def _point_bytes(model64: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of float64 activations one input ``x`` makes in a forward pass (every leaf's output).
+
+    An upper bound of the forward pass's working memory per point: torch
+    frees most intermediates as it goes, but a conv net's widest layers are
+    held at once.
+    """
+    total = [x.numel()]
+
+    def count(_module, _args, out):
+        if isinstance(out, torch.Tensor):
+            total[0] += out.numel()
+
+    leaves = [m for m in model64.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(count) for m in leaves]
+    try:
+        with torch.no_grad():
+            model64(x[None])
+    finally:
+        for h in handles:
+            h.remove()
+    return 8 * total[0]
+
+
+def _rows_per_pass(model64: nn.Module, x: torch.Tensor, extra: int = 0) -> int:
+    """How many points a forward pass may take at once: ~CHUNK_BYTES of activations,
+    counting ``extra`` more bytes kept per point; a multiple of _ROW_ALIGN."""
+    return _aligned(_spline.CHUNK_BYTES // (_point_bytes(model64, x) + extra))
+
+
+def _aligned(rows: int) -> int:
+    return max(_ROW_ALIGN, rows - rows % _ROW_ALIGN)
+
+
+def _pre_activations(model64: nn.Module, x: torch.Tensor, key: str, module: str, rows: int) -> np.ndarray:
+    """(batch, neurons) input of call ``key`` of ``module``, ``rows`` points per pass; the rest of each pass is skipped."""
+    out = None
+    for i in range(0, max(len(x), 1), rows):
         got = {}
 
         def grab(value, hook):
             if hook.name == key:
-                got["pre"] = value.flatten(1).numpy().copy()
+                got["pre"] = value.flatten(1).numpy()
                 raise _Stop
 
         try:
             with torch.no_grad(), hooks(model64, input_hooks=[(module, grab)]):
-                model64(x[i : i + _CHUNK])
+                model64(x[i : i + rows])
         except _Stop:
             pass
-        out.append(got["pre"])
-    return np.concatenate(out, axis=0)
+        if out is None:
+            # Filled in place: no list of chunks and a concatenated copy side by side, and no
+            # small arrays kept between the passes' big blocks, which fragments the heap.
+            out = np.empty((len(x), got["pre"].shape[1]))
+        out[i : i + rows] = got["pre"]
+    return out
 
 
-def _outputs(model64: nn.Module, x: torch.Tensor) -> np.ndarray:
+def _outputs(model64: nn.Module, x: torch.Tensor, rows: int) -> np.ndarray:
+    """(batch, outputs) of the model, ``rows`` points per pass."""
+    out = None
     with torch.no_grad():
-        outs = [model64(x[i : i + _CHUNK]).flatten(1).numpy() for i in range(0, len(x), _CHUNK)]
-    return np.concatenate(outs, axis=0)
+        for i in range(0, max(len(x), 1), rows):
+            y = model64(x[i : i + rows]).flatten(1).numpy()
+            if out is None:
+                out = np.empty((len(x), y.shape[1]))
+            out[i : i + rows] = y
+    return out
 
 
 # ------------------------------------------------------ polygon geometry ---
@@ -317,6 +369,8 @@ class _Buffers:
         self.root[: self.n] = np.arange(self.n)
         self.created = np.full(cap, -1, dtype=np.int64)
         self.bits = np.zeros((cap, n_bits), dtype=bool)
+        # For the size check in append: bytes of the answer per region, and where we are.
+        self.region_bytes, self.where = 0, ""
 
     def start_layer(self, n_bits: int) -> None:
         """Fresh bits for the next layer; roots are now the current polygons."""
@@ -346,7 +400,15 @@ class _Buffers:
         self.counts[idx] = counts
 
     def append(self, parents: np.ndarray, verts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        new = np.arange(self.n, self.n + len(parents))
+        rows = self.n + len(parents)
+        refuse_if_too_big(
+            float(rows) * self.region_bytes,
+            f"the regions of this slice (over {rows:,} regions {self.where}, and more to come; "
+            f"~{self.region_bytes:,} bytes each for the code, polygon and affine map)",
+            "pass a smaller extent (a quarter of the area has roughly a quarter of the regions), "
+            "or slice a smaller network",
+        )
+        new = np.arange(self.n, rows)
         self._grow(self.n + len(parents), verts.shape[1])
         self.n += len(parents)
         self.verts[new, : verts.shape[1]] = verts
@@ -398,11 +460,19 @@ def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
         on[i : i + step] = hi > tol
         cut[i : i + step] = (lo < -tol) & (hi > tol)
     neuron, poly = np.nonzero(cut.T)
+    del cut
     counts = buf.counts[poly]
     wc = int(counts.max(initial=1))
-    values = pre[index[poly, :wc], neuron[:, None]][..., None]
-    grad, level, centre = _affine_fit(buf.verts[poly, :wc], counts, values)
-    return on, neuron, poly, grad[:, 0], level[:, 0], centre, tol[neuron]
+    # The fit makes several (pairs, wc, 2) float64 temporaries: fit a chunk of pairs at a
+    # time (each pair's fit is its own, so the maps are those of one pass).
+    grad, level, centre = np.empty((len(poly), 2)), np.empty(len(poly)), np.empty((len(poly), 2))
+    step = max(1, _spline.CHUNK_BYTES // (100 * wc))
+    for i in range(0, len(poly), step):
+        sl = slice(i, i + step)
+        values = pre[index[poly[sl], :wc], neuron[sl, None]][..., None]
+        g, lv, c = _affine_fit(buf.verts[poly[sl], :wc], counts[sl], values)
+        grad[sl], level[sl], centre[sl] = g[:, 0], lv[:, 0], c
+    return on, neuron, poly, grad, level, centre, tol[neuron]
 
 
 def _apply_neuron(buf, j, layer, polys, grad, level, centre, tol, start_n, min_area, min_width) -> None:
@@ -476,20 +546,21 @@ def _check_plane(origin, u, v, extent) -> tuple[torch.Tensor, torch.Tensor, torc
     return origin, u, v, ext
 
 
-def _check_reach(model64: nn.Module, points: torch.Tensor, what: str) -> None:
+def _check_reach(model64: nn.Module, points: torch.Tensor, what: str, rows: int) -> None:
     """Refuse a slice or segment whose points, or the model's outputs there, overflow float64.
 
     Checked at the ends or corners: the network is affine between kinks, so its
     values inside are of the same size unless a kink multiplies them enormously,
     and that case is still caught when the affine maps are checked at the end.
+    ``rows`` points go through the model at a time.
     """
     if not torch.isfinite(points).all():
         raise ValueError(
             f"{what} reaches beyond the range of float64 numbers (about 1e308); shrink it or scale the directions down"
         )
     with torch.no_grad():
-        out = model64(points)
-    if not torch.isfinite(out).all():
+        finite = all(bool(torch.isfinite(model64(points[i : i + rows])).all()) for i in range(0, len(points), rows))
+    if not finite:
         raise ValueError(
             f"the model's output is inf or NaN on {what}: its inputs are too large for float64 arithmetic; "
             "shrink it or scale the directions down"
@@ -538,6 +609,13 @@ def slice_regions(
         areas and the affine map of the output on each. With no ReLU-like
         module the network is affine and the whole rectangle is one region.
 
+    Memory: vertices go through the model in chunks (about
+    ``polylens.spline.CHUNK_BYTES`` of activations each), and the
+    enumeration stops with a ValueError as soon as the regions found so far
+    would take more than ``polylens.spline.MAX_RESULT_BYTES`` (each region
+    keeps a bool per unit, its polygon and its affine map): a 2-512-512 MLP
+    has ~440,000 regions on [-6, 6]^2, ~0.5 GB.
+
     Raises:
         ValueError: for smooth activations, MaxPool, attention, unknown
             layers with parameters, bad planes or extents; or if the output
@@ -551,18 +629,26 @@ def slice_regions(
         raise ValueError(f"min_area must be >= 0 (a fraction of the slice's area, e.g. 1e-12), got {min_area}")
     s0, s1, t0, t1 = ext
     keys, modules, sizes = _relu_calls(model64, origin)
+    rows = _rows_per_pass(model64, origin)
     rect = np.array([[[s0, t0], [s1, t0], [s1, t1], [s0, t1]]])
-    _check_reach(model64, _plane(origin, u, v)(rect[0]), "the slice (origin + s u + t v over the extent)")
+    _check_reach(model64, _plane(origin, u, v)(rect[0]), "the slice (origin + s u + t v over the extent)", rows)
     buf = _Buffers(rect, np.array([4]), 0)
+    with torch.no_grad():
+        n_out = model64(origin[None]).numel()
+    # The answer per region: its code (a bool per unit), ~10 vertices, counts and the
+    # affine map (n_out x 3 float64); the enumeration's own buffers are of the same order.
+    buf.region_bytes = sum(sizes) + 200 + 24 * n_out
     area = (s1 - s0) * (t1 - t0)
     diag = float(np.hypot(s1 - s0, t1 - t0))
     to_input = _plane(origin, u, v)
     history = []  # per layer: (root of each polygon at the layer's end, its bits)
     for layer, (key, module, size) in enumerate(zip(keys, modules, sizes)):
         buf.start_layer(size)
-        _cut_layer(buf, model64, to_input, key, module, layer, min_area * area, _THIN * diag, ext)
-        history.append((buf.root[: buf.n].copy(), buf.bits[: buf.n].copy()))
-    return _finish(model64, to_input, buf, history, keys, sizes, ext)
+        buf.where = f"in ReLU layer {layer + 1} of {len(keys)}"
+        _cut_layer(buf, model64, to_input, key, module, layer, min_area * area, _THIN * diag, ext, rows)
+        last = layer == len(keys) - 1  # the last layer's bits are not changed again: no copy
+        history.append((buf.root[: buf.n].copy(), buf.bits[: buf.n] if last else buf.bits[: buf.n].copy()))
+    return _finish(model64, to_input, buf, history, keys, sizes, ext, rows)
 
 
 def _plane(origin: torch.Tensor, u: torch.Tensor, v: torch.Tensor):
@@ -574,39 +660,48 @@ def _plane(origin: torch.Tensor, u: torch.Tensor, v: torch.Tensor):
     return to_input
 
 
-def _cut_layer(buf, model64, to_input, key, module, layer, min_area, min_width, extent) -> None:
+def _cut_layer(buf, model64, to_input, key, module, layer, min_area, min_width, extent, rows) -> None:
     points, index = _unique_vertices(buf, extent)
-    pre = _pre_activations(model64, to_input(points), key, module)
+    pre = _pre_activations(model64, to_input(points), key, module, rows)
     bits, neuron, poly, grad, level, centre, tol = _layer_cuts(buf, pre, index)
+    width = pre.shape[1]
+    del pre, points, index  # (vertices, neurons) float64: the biggest array here, not needed for the cuts
     start_n = buf.n
     buf.bits[:start_n] = bits
-    bounds = np.searchsorted(neuron, np.arange(pre.shape[1] + 1))
+    del bits
+    bounds = np.searchsorted(neuron, np.arange(width + 1))
     for j in np.unique(neuron):
         sl = slice(bounds[j], bounds[j + 1])
         _apply_neuron(buf, j, layer, poly[sl], grad[sl], level[sl], centre[sl], tol[sl], start_n, min_area, min_width)
 
 
-def _finish(model64, to_input, buf, history, keys, sizes, ext) -> Regions:
+def _finish(model64, to_input, buf, history, keys, sizes, ext, rows) -> Regions:
     n = buf.n
-    counts = buf.counts[:n]
+    counts = buf.counts[:n].copy()
     w = int(counts.max())
     verts = buf.verts[:n, :w].copy()
     created = buf.created[:n].copy()
-    # Walk back through the layers: which polygon at each layer's end is an ancestor.
-    idx = np.arange(n)
-    code_parts = []
-    for root, bits in reversed(history):
-        code_parts.append(bits[idx])
-        idx = root[idx]
-    code_parts.reverse()
-    layers = tuple(Layer(k, a - s, a) for k, s, a in zip(keys, sizes, np.cumsum(sizes).tolist()))
-    bits = np.concatenate(code_parts, axis=1) if code_parts else np.zeros((n, 0), dtype=bool)
+    buf.bits = None  # history holds every layer's bits (the last as a view); the codes are built below
     points, index = _unique_vertices(buf, ext)
-    values = _outputs(model64, to_input(points))[index]
+    values = _outputs(model64, to_input(points), rows)[index]
+    del points, index
     valid = np.arange(w)[None, :] < counts[:, None]
     grad, level, centre = _affine_fit(verts, counts, values)
     offset = level - np.einsum("mki,mi->mk", grad, centre)
     _check_affine(verts, valid, values, grad, offset)
+    del values, valid
+    # Walk back through the layers: which polygon at each layer's end is an ancestor.
+    # The codes are written into one array, each layer's history freed once read.
+    layers = tuple(Layer(k, a - s, a) for k, s, a in zip(keys, sizes, np.cumsum(sizes).tolist()))
+    bits = np.empty((n, sum(sizes)), dtype=bool)
+    idx = np.arange(n)
+    for layer in reversed(layers):
+        root, layer_bits = history.pop()
+        step = max(1, _spline.CHUNK_BYTES // max(1, layer.size))  # rows gathered at a time
+        for i in range(0, n, step):
+            bits[i : i + step, layer.start : layer.stop] = layer_bits[idx[i : i + step]]
+        del layer_bits
+        idx = root[idx]
     return Regions(verts, counts, SplineCode(bits, layers), grad, offset, created, ext)
 
 
@@ -802,7 +897,7 @@ class Crossings:
         return starts[self.layer] + self.neuron if len(self) else np.zeros(0, dtype=np.int64)
 
 
-def _segments(model64, x0: torch.Tensor, x1: torch.Tensor, keys, modules) -> tuple[np.ndarray, ...]:
+def _segments(model64, x0: torch.Tensor, x1: torch.Tensor, keys, modules, sizes) -> tuple[np.ndarray, ...]:
     """Crossings of many segments at once: x0, x1 (S, *shape).
 
     The 1D version of the slicing recursion: breakpoints split each segment
@@ -810,24 +905,53 @@ def _segments(model64, x0: torch.Tensor, x1: torch.Tensor, keys, modules) -> tup
     layer's pre-activations are affine in t there and the zero of each one
     that changes sign is found by interpolation. Returns (segment, t,
     layer, neuron, turns_on), each (k,), sorted by segment then t.
+
+    Memory: only the breakpoints (segment, t) and the crossings found are
+    kept whole; pre-activations are computed for a chunk of consecutive
+    breakpoints at a time (about polylens.spline.CHUNK_BYTES with the
+    forward pass), each chunk overlapping the next by one point so that no
+    interval is missed. The crossings are the same as with one chunk.
     """
     n_seg = len(x0)
     seg = np.repeat(np.arange(n_seg), 2)
     t = np.tile([0.0, 1.0], n_seg)
     found = []
     shape = (-1,) + (1,) * (x0.ndim - 1)
-    for layer, (key, module) in enumerate(zip(keys, modules)):
-        tt = torch.from_numpy(t).reshape(shape)
-        pts = x0[seg] + tt * (x1[seg] - x0[seg])
-        pre = _pre_activations(model64, pts, key, module)
-        pair = np.flatnonzero(seg[1:] == seg[:-1])  # interval (pair, pair + 1)
-        a, b = pre[pair], pre[pair + 1]
-        i, j = np.nonzero((a > 0) != (b > 0))
-        fa, fb = a[i, j], b[i, j]
-        ta, tb = t[pair[i]], t[pair[i] + 1]
-        tc = np.clip(ta + (tb - ta) * fa / (fa - fb), ta, tb)
-        found.append((seg[pair[i]], tc, np.full(len(i), layer), j, fb > 0))
-        seg, t = np.concatenate([seg, seg[pair[i]]]), np.concatenate([t, tc])
+    point_bytes = _point_bytes(model64, x0[0]) if n_seg else 8
+    for layer, (key, module, width) in enumerate(zip(keys, modules, sizes)):
+        # Per point: its forward pass, and its pre-activations (float64) and signs, twice
+        # while the previous chunk's last point is joined on.
+        step = _aligned(_spline.CHUNK_BYTES // (point_bytes + 18 * width))
+        first, last = len(found), None
+        for i in range(0, len(t), step):
+            idx = np.arange(i, min(i + step, len(t)))
+            tt = torch.from_numpy(t[idx]).reshape(shape)
+            pts = x0[seg[idx]] + tt * (x1[seg[idx]] - x0[seg[idx]])
+            pre = _pre_activations(model64, pts, key, module, step)
+            if last is not None:  # the interval from the previous chunk's last point to this chunk's first
+                idx, pre = np.concatenate([[i - 1], idx]), np.concatenate([last, pre])
+            last = pre[-1:].copy()
+            s_, t_ = seg[idx], t[idx]
+            on = pre > 0
+            pair = np.flatnonzero(s_[1:] == s_[:-1])  # interval (pair, pair + 1) within the chunk
+            k, j = np.nonzero(on[pair] != on[pair + 1])
+            a = pair[k]
+            fa, fb = pre[a, j], pre[a + 1, j]
+            ta, tb = t_[a], t_[a + 1]
+            tc = np.clip(ta + (tb - ta) * fa / (fa - fb), ta, tb)
+            found.append((s_[a], tc, np.full(len(a), layer), j, fb > 0))
+            del pre, on
+        seg = np.concatenate([seg, *(f[0] for f in found[first:])])
+        t = np.concatenate([t, *(f[1] for f in found[first:])])
+        n_found = sum(len(f[1]) for f in found)
+        # Each crossing costs ~41 bytes in its five columns and ~16 as a breakpoint, and
+        # sorting them at the end copies the columns once more.
+        refuse_if_too_big(
+            100.0 * n_found,
+            f"the list of crossings ({n_found:,} unit flips after {layer + 1} of {len(keys)} ReLU layers, "
+            "and more to come)",
+            "pass a shorter segment, or fewer rays to density",
+        )
         order = np.lexsort((t, seg))
         seg, t = seg[order], t[order]
         keep = np.ones(len(t), dtype=bool)
@@ -857,6 +981,14 @@ def crossings(model: nn.Module, x0: Any, x1: Any) -> Crossings:
         :class:`Crossings`, sorted by t: the spline code (pre-activation > 0)
         changes exactly at these t, by the listed units. A flip at t = 0
         means x0 lies exactly on that unit's boundary.
+
+    Memory: only the breakpoints and crossings are held for the whole
+    segment; pre-activations are computed for a chunk of breakpoints at a
+    time (about ``polylens.spline.CHUNK_BYTES`` with the forward pass), so a
+    long path through a conv decoder needs no more memory than a short one.
+    The crossings are exactly those of one unchunked pass. A segment with so
+    many crossings that their list would exceed
+    ``polylens.spline.MAX_RESULT_BYTES`` is refused with a ValueError.
     """
     model64 = _float64_copy(model)
     x0, x1 = _point(x0, "x0"), _point(x1, "x1")
@@ -865,9 +997,20 @@ def crossings(model: nn.Module, x0: Any, x1: Any) -> Crossings:
     keys, modules, sizes = _relu_calls(model64, x0)
     if not torch.isfinite(x1 - x0).all():
         raise ValueError("x1 - x0 overflows float64 (the ends are too far apart); shorten the segment")
-    _check_reach(model64, torch.stack([x0, x1]), "the segment from x0 to x1")
-    _, t, layer, neuron, on = _segments(model64, x0[None], x1[None], keys, modules)
+    _check_reach(model64, torch.stack([x0, x1]), "the segment from x0 to x1", 2)
+    _, t, layer, neuron, on = _segments(model64, x0[None], x1[None], keys, modules, sizes)
     return Crossings(t, layer, neuron, on, _code_layers(keys, sizes))
+
+
+def _check_rays(n_rays: int, center: torch.Tensor, radii: np.ndarray) -> None:
+    """Refuse more rays than fit: their directions and ends (float64, four arrays of
+    n_rays x input size) and the counts and densities per ray and bin."""
+    refuse_if_too_big(
+        8.0 * n_rays * (4 * center.numel() + 2 * (len(radii) - 1)),
+        f"{n_rays:,} rays in an input space of {center.numel():,} numbers (directions, ray ends, counts per bin)",
+        f"pass fewer rays (n_rays={max(1, int(_spline.MAX_RESULT_BYTES // (8 * (4 * center.numel() + 2 * (len(radii) - 1)))))} "
+        "at most; a few thousand already give a smooth density), or average several calls with different seeds",
+    )
 
 
 @dataclass(eq=False)
@@ -921,6 +1064,11 @@ def density(
 
     Returns:
         :class:`Density`.
+
+    Memory: rays are crossed together, their points forwarded in chunks
+    (see :func:`crossings`); more rays than fit in
+    ``polylens.spline.MAX_RESULT_BYTES`` are refused before anything is
+    allocated.
     """
     model64 = _float64_copy(model)
     center = _point(center, "center")
@@ -930,25 +1078,31 @@ def density(
     if directions is None:
         if isinstance(n_rays, bool) or not isinstance(n_rays, int) or n_rays < 1:
             raise ValueError(f"n_rays must be a positive int, got {n_rays!r}")
+        _check_rays(n_rays, center, radii)
         gen = torch.Generator().manual_seed(whole_number(seed, "seed"))
         directions = torch.randn((n_rays,) + tuple(center.shape), generator=gen, dtype=torch.float64)
     else:
         directions = _point(directions, "directions")
         if tuple(directions.shape[1:]) != tuple(center.shape):
             raise ValueError(f"directions must be (n_rays, {tuple(center.shape)}), got {tuple(directions.shape)}")
+        _check_rays(len(directions), center, radii)
     norms = directions.flatten(1).norm(dim=1)
     if not torch.all(norms > 0):
         raise ValueError("every direction must be nonzero")
     shape = (-1,) + (1,) * center.ndim
     d = directions / norms.reshape(shape)
-    keys, modules, _ = _relu_calls(model64, center)
+    keys, modules, sizes = _relu_calls(model64, center)
     r0, r1 = radii[0], radii[-1]
-    _check_reach(model64, torch.cat([center + r0 * d, center + r1 * d]), "the rays (center + radius * direction)")
-    seg, t, *_ = _segments(model64, center + r0 * d, center + r1 * d, keys, modules)
+    starts, ends = center + r0 * d, center + r1 * d
+    del d
+    rows = _rows_per_pass(model64, center)
+    _check_reach(model64, starts, "the rays (center + radius * direction)", rows)
+    _check_reach(model64, ends, "the rays (center + radius * direction)", rows)
+    seg, t, *_ = _segments(model64, starts, ends, keys, modules, sizes)
     r = r0 + t * (r1 - r0)
     bins = np.searchsorted(radii, r, side="left") - 1
     inside = (bins >= 0) & (bins < len(radii) - 1)
-    counts = np.zeros((len(d), len(radii) - 1), dtype=np.int64)
+    counts = np.zeros((len(starts), len(radii) - 1), dtype=np.int64)
     np.add.at(counts, (seg[inside], bins[inside]), 1)
     per_length = counts / np.diff(radii)
     return Density(radii, counts, per_length.mean(axis=0), per_length.std(axis=0))

@@ -26,7 +26,8 @@ packing.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Union
 
@@ -39,6 +40,8 @@ from polylens._checks import finite_number, real_tensor
 from polylens.hooks import NamesFilter, UnknownNameError, _unknown_name, capture, resolve_names
 
 __all__ = [
+    "CHUNK_BYTES",
+    "MAX_RESULT_BYTES",
     "RELU_LIKE",
     "SMOOTH",
     "CodeMask",
@@ -46,6 +49,7 @@ __all__ = [
     "SoftCode",
     "SplineCode",
     "agreement",
+    "eval_mode",
     "hamming",
     "mask",
     "soft_code",
@@ -56,6 +60,62 @@ __all__ = [
 RELU_LIKE: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU)
 #: Smooth activations that have a soft code (see :func:`soft_code`).
 SMOOTH: tuple[type[nn.Module], ...] = (nn.GELU, nn.SiLU, nn.Sigmoid, nn.Softplus)
+
+# Memory. mybinder.org gives a notebook about 2 GB, and torch with a model
+# already holds a few hundred MB of it, so no public function may need much
+# more than 1 GB at once. Work whose answer is small (codes of many inputs,
+# crossings along a long path) runs in chunks of rows; an answer that is
+# itself too big is refused with a ValueError before it is allocated.
+# On a machine with more memory, raise them (``polylens.spline.MAX_RESULT_BYTES
+# = 4_000_000_000``); every function reads them when it is called.
+#: Largest array (bytes) a function builds as its answer: a code matrix, a
+#: pairwise distance matrix, a slice's codes. 1 GB.
+MAX_RESULT_BYTES: int = 1_000_000_000
+#: Working memory (bytes) for the intermediates of one chunk (pre-activations
+#: of a chunk of inputs, a chunk of points along a path). 100 MB.
+CHUNK_BYTES: int = 100_000_000
+
+
+def _size(n_bytes: float) -> str:
+    """A byte count for people: '7.2 GB', '350 MB', '12 bytes'."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.3g} {unit}"
+    return f"{int(n_bytes)} bytes"
+
+
+def refuse_if_too_big(n_bytes: float, what: str, instead: str) -> None:
+    """Raise a ValueError if an answer of ``n_bytes`` would exceed :data:`MAX_RESULT_BYTES`.
+
+    ``what`` names the array ("pairwise hamming of 30,000 x 30,000 codes, an
+    int64 matrix"); ``instead`` says what to pass instead.
+    """
+    if n_bytes > MAX_RESULT_BYTES:
+        raise ValueError(
+            f"{what} would take {_size(n_bytes)}, more than polylens.spline.MAX_RESULT_BYTES "
+            f"({_size(MAX_RESULT_BYTES)}, so that a notebook fits in the ~2 GB of mybinder.org); {instead}"
+        )
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode inside the block; give every module its own flag back after.
+
+    Every function that reads codes or pre-activations runs the model this
+    way: Dropout is off and BatchNorm uses its running statistics, so an
+    input's code depends on that input alone (not on a random mask or on the
+    rest of the batch), and BatchNorm's running statistics are not updated.
+    Each module's ``training`` flag is restored on exit, even when the block
+    raises, so a model in the middle of training stays in train mode. The
+    model is not copied.
+    """
+    flags = [(module, module.training) for module in model.modules()]
+    try:
+        model.eval()
+        yield model
+    finally:
+        for module, flag in flags:
+            module.training = flag
 
 
 class Layer(NamedTuple):
@@ -114,12 +174,11 @@ def _activation_names(model: nn.Module, names_filter: NamesFilter, kinds: tuple)
     raise ValueError(f"no {kind_names} module {where}.{hint}")
 
 
-def _run_inputs(model: nn.Module, x: Any, names: list[str]) -> tuple[list[str], list[torch.Tensor], dict]:
-    """Pre-activations of the named modules, one entry per call, in execution order."""
-    x = _as_input(model, x)
+def _forward(model: nn.Module, x: torch.Tensor, rows: torch.Tensor, names: list[str]) -> tuple[list[str], list[torch.Tensor], dict]:
+    """Pre-activations of the named modules for ``rows`` (a chunk of ``x``), one entry per call."""
     with torch.no_grad(), capture(model, names, which="input") as cache:
         try:
-            model(x)
+            model(rows)
         except RuntimeError as err:
             # Usually a shape mismatch deep inside torch; say it in the learner's terms.
             raise ValueError(
@@ -141,6 +200,89 @@ def _run_inputs(model: nn.Module, x: Any, names: list[str]) -> tuple[list[str], 
     modules = dict(model.named_modules())
     owners = {k: modules[k.split("#")[0]] for k in keys}
     return keys, [cache.inputs[k].flatten(1) for k in keys], owners
+
+
+# The first chunk is small: it tells how wide the code is and how much a row
+# costs, before anything big is allocated. Chunks are whole multiples of
+# _ROW_ALIGN rows: BLAS rounds the last (rows mod 4, 8 or 16) rows of a batch
+# in a different kernel, so such chunks give every row exactly the values
+# (and bits) of one big batch.
+_FIRST_ROWS = 256
+_ROW_ALIGN = 64
+
+
+def _each_chunk(
+    model: nn.Module,
+    x: Any,
+    names: list[str],
+    value_bytes: int,
+    what: str,
+    use: Callable[[int, slice, list[torch.Tensor], dict], None],
+) -> tuple[list[str], list[int], dict]:
+    """Run ``model`` on ``x`` in chunks of rows, in eval mode, calling ``use`` on each chunk.
+
+    ``use(n, rows, pre, owners)`` gets the number of inputs, the chunk's rows
+    of ``x`` (a slice), its pre-activations (one (chunk, neurons of that
+    call) tensor per activation call) and the owner module of each call.
+    Once the first chunk gives the code's width, an answer of len(x) x
+    neurons x ``value_bytes`` beyond :data:`MAX_RESULT_BYTES` is refused;
+    later chunks hold about :data:`CHUNK_BYTES` in all, counting the model's
+    own intermediates as three times the captured pre-activations (a layer's
+    output, its activation, the next layer's input). Rows do not affect each
+    other in eval mode, so the answer is the one a single forward pass gives.
+
+    Returns (call keys, neurons per call, owner module of each key).
+    """
+    x = _as_input(model, x)
+    n = len(x) if x.ndim else 0
+    with eval_mode(model):
+        start, step, layout = 0, min(_FIRST_ROWS, max(n, 1)), None
+        while True:
+            rows = slice(start, start + step)
+            keys, pre, owners = _forward(model, x, x[rows], names)
+            sizes = [p.shape[1] for p in pre]
+            if layout is None:
+                layout = (keys, sizes, owners)
+                width = sum(sizes)
+                most = max(1, MAX_RESULT_BYTES // max(1, width * value_bytes))
+                refuse_if_too_big(
+                    n * width * value_bytes,
+                    f"{what} of {n:,} inputs x {width:,} neurons",
+                    f"pass fewer inputs per call, e.g. a loop over x[i:i + {most}], or select fewer "
+                    "layers with names_filter",
+                )
+                per_row = 4 * max(1, width * pre[0].element_size())
+                step = max(_ROW_ALIGN, CHUNK_BYTES // per_row // _ROW_ALIGN * _ROW_ALIGN)
+            elif keys != layout[0] or sizes != layout[1]:
+                raise ValueError(
+                    "the model called its activation modules differently for different inputs "
+                    f"({layout[0]} then {keys}); spline codes need forward to call the same modules "
+                    "for every input"
+                )
+            use(n, rows, pre, owners)
+            start = rows.stop
+            if start >= n:
+                return layout
+
+
+def _run_inputs(model: nn.Module, x: Any, names: list[str]) -> tuple[list[str], list[torch.Tensor], dict]:
+    """Pre-activations of the named modules, one (batch, neurons) tensor per call, in execution order.
+
+    Computed in chunks of rows in eval mode (see :func:`_each_chunk`); the
+    whole answer is refused if it would exceed :data:`MAX_RESULT_BYTES`.
+    """
+    out: list[torch.Tensor] = []
+
+    def keep(n: int, rows: slice, pre: list[torch.Tensor], owners: dict) -> None:
+        if not out:  # the first chunk: allocate the answer once, fill it chunk by chunk
+            out.extend(torch.empty((n, p.shape[1]), dtype=p.dtype, device=p.device) for p in pre)
+        for o, p in zip(out, pre):
+            o[rows] = p
+
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    value_bytes = param.element_size() if param is not None else 8
+    keys, _, owners = _each_chunk(model, x, names, value_bytes, "pre-activations", keep)
+    return keys, out, owners
 
 
 def _layers(keys: Sequence[str], sizes: Sequence[int]) -> tuple[Layer, ...]:
@@ -267,8 +409,12 @@ def spline_code(model: nn.Module, x: Any, names_filter: NamesFilter = None) -> S
 
     Args:
         model: a ``torch.nn.Module`` whose ReLU/LeakyReLU are modules. It is
-            run as it is (call ``model.eval()`` first if it has Dropout or
-            BatchNorm); it is not changed.
+            run in eval mode for the call (Dropout off, BatchNorm on its
+            running statistics, see :func:`eval_mode`), so a code depends on
+            its own input only and agrees with
+            :func:`polylens.regions.slice_regions`; every module's
+            ``training`` flag is restored afterwards and nothing in the model
+            changes.
         x: (batch, ...) inputs, tensor or array; cast to the model's dtype.
         names_filter: which activation modules to read (a name, list of
             names or callable); default every nn.ReLU/nn.LeakyReLU. Selected
@@ -278,11 +424,25 @@ def spline_code(model: nn.Module, x: Any, names_filter: NamesFilter = None) -> S
         :class:`SplineCode` with bits (batch, neurons): a unit is on when its
         pre-activation is > 0. Layers follow execution order; a module called
         twice appears twice (``relu``, ``relu#1``).
+
+    Memory: inputs run in chunks of rows (about :data:`CHUNK_BYTES` of
+    intermediates each), so only the bits are held for the whole batch;
+    bits beyond :data:`MAX_RESULT_BYTES` (batch x neurons bytes) are
+    refused with a ValueError before anything big is allocated.
     """
     names = _activation_names(model, names_filter, RELU_LIKE)
-    keys, pre, _ = _run_inputs(model, x, names)
-    bits = np.concatenate([(p > 0).cpu().numpy() for p in pre], axis=1)
-    return SplineCode(bits, _layers(keys, [p.shape[1] for p in pre]))
+    out: list[np.ndarray] = []
+
+    def keep(n: int, rows: slice, pre: list[torch.Tensor], owners: dict) -> None:
+        if not out:  # allocate the answer once; only one chunk's pre-activations exist at a time
+            out.append(np.empty((n, sum(p.shape[1] for p in pre)), dtype=bool))
+        start = 0
+        for p in pre:
+            out[0][rows, start : start + p.shape[1]] = (p > 0).cpu().numpy()
+            start += p.shape[1]
+
+    keys, sizes, _ = _each_chunk(model, x, names, 1, "a spline code", keep)
+    return SplineCode(out[0], _layers(keys, sizes))
 
 
 # -------------------------------------------------------------- SoftCode ---
@@ -361,16 +521,27 @@ def soft_code(model: nn.Module, x: Any, names_filter: NamesFilter = None) -> Sof
     sign pattern of the pre-activations.
 
     Args:
-        model, x, names_filter: as in :func:`spline_code`; the default
-            selects every ReLU, LeakyReLU, GELU, SiLU, Sigmoid and Softplus.
+        model, x, names_filter: as in :func:`spline_code` (the model runs in
+            eval mode for the call, in chunks of rows); the default selects
+            every ReLU, LeakyReLU, GELU, SiLU, Sigmoid and Softplus.
 
     Returns:
-        :class:`SoftCode` with probs (batch, neurons).
+        :class:`SoftCode` with probs (batch, neurons) float64; refused with a
+        ValueError if that would exceed :data:`MAX_RESULT_BYTES`.
     """
     names = _activation_names(model, names_filter, RELU_LIKE + SMOOTH)
-    keys, pre, owners = _run_inputs(model, x, names)
-    probs = [_prob_on(owners[k], p.double()).cpu().numpy() for k, p in zip(keys, pre)]
-    return SoftCode(np.concatenate(probs, axis=1), _layers(keys, [p.shape[1] for p in pre]))
+    out: list[np.ndarray] = []
+
+    def keep(n: int, rows: slice, pre: list[torch.Tensor], owners: dict) -> None:
+        if not out:  # allocate the answer once; only one chunk's pre-activations exist at a time
+            out.append(np.empty((n, sum(p.shape[1] for p in pre)), dtype=np.float64))
+        start = 0
+        for k, p in zip(owners, pre):
+            out[0][rows, start : start + p.shape[1]] = _prob_on(owners[k], p.double()).cpu().numpy()
+            start += p.shape[1]
+
+    keys, sizes, _ = _each_chunk(model, x, names, 8, "a soft code", keep)
+    return SoftCode(out[0], _layers(keys, sizes))
 
 
 # --------------------------------------------------------------- hamming ---
@@ -419,7 +590,10 @@ def hamming(a: CodeLike, b: CodeLike | None = None, pairwise: bool = False) -> n
 
     Returns:
         int64 counts. Computed on packed 64-bit words with a popcount, in
-        256 x 256 tiles so memory stays bounded.
+        256 x 256 tiles so memory stays bounded. A pairwise matrix larger
+        than :data:`MAX_RESULT_BYTES` (n x m x 8 bytes; 1 GiB is about
+        11,500 x 11,500) is refused with a ValueError before it is
+        allocated: compare blocks of rows instead.
     """
     bits_a = _as_bits(a, "a")
     if b is None:
@@ -432,6 +606,15 @@ def hamming(a: CodeLike, b: CodeLike | None = None, pairwise: bool = False) -> n
         raise ValueError(
             f"codes have different numbers of neurons ({bits_a.shape[1]} vs {bits_b.shape[1]}); "
             "compare codes from the same model and names_filter"
+        )
+    if pairwise:
+        n, m = len(bits_a), len(bits_b)
+        refuse_if_too_big(
+            8.0 * n * m,
+            f"pairwise hamming of {n:,} x {m:,} codes (an int64 matrix)",
+            f"compare blocks of rows, e.g. hamming(a[i:i + {max(1, MAX_RESULT_BYTES // (8 * max(m, 1)))}], b, "
+            "pairwise=True) in a loop, keeping only what you need of each block (a minimum, a histogram), "
+            "or compare row i with row i (pairwise=False)",
         )
     wa, wb = _words(bits_a), _words(bits_b)
     if not pairwise:

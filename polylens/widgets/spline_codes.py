@@ -9,7 +9,9 @@ of samples look like one change, or none at all when a neuron flips and
 flips back.
 
 Everything a slider needs is computed in ``__init__``; a slider move only
-moves artists.
+moves artists. Samples are coded a chunk at a time and only the places where
+the code changed are kept, so a huge sample count needs no more memory than
+a small one (only more time).
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ import numpy as np
 import torch
 from matplotlib.collections import PolyCollection
 
+from polylens import spline
 from polylens.regions import crossings, slice_regions
 from polylens.spline import spline_code
 from polylens.widgets.figure import FigureArea
 
 SAMPLE_COUNTS = (4, 8, 16, 32, 64, 128, 256, 1024)
+# Sample markers drawn at most: more make a solid line on the figure and slow the redraw.
+MAX_DRAWN_SAMPLES = 2048
 
 
 @dataclass
@@ -61,7 +66,8 @@ class PathExplorer:
     """Exact vs sampled boundary crossings along the segment x0 -> x1 of a 2D-input network.
 
     Args:
-        model: a ReLU network with 2D input (e.g. ``MLP([2, 16, 16, 16, 2])``).
+        model: a ReLU network with 2D input (e.g. ``MLP([2, 16, 16, 16, 2])``);
+            codes are read in eval mode and its own mode is left as it is.
         x0, x1: (2,) the segment's ends.
         x, y: optional data to draw, (n, 2) and (n,).
         extent: the square of input space drawn, (s0, s1, t0, t1).
@@ -70,7 +76,7 @@ class PathExplorer:
 
     def __init__(self, model: torch.nn.Module, x0: Any, x1: Any, x: Any = None, y: Any = None,
                  extent=(-1.5, 1.5, -1.5, 1.5), sample_counts=SAMPLE_COUNTS) -> None:
-        self.model = model.eval()
+        self.model = model
         self.x0 = np.asarray(x0, dtype=np.float64).reshape(2)
         self.x1 = np.asarray(x1, dtype=np.float64).reshape(2)
         if np.allclose(self.x0, self.x1):
@@ -91,13 +97,8 @@ class PathExplorer:
         self.layers = codes.layers
         self.interval_bits = codes.bits  # (intervals, neurons)
 
-        # Sampled: for each sample count, where the code changed between neighbours.
-        self.samples = {}
-        for n in self.sample_counts:
-            ts = np.linspace(0.0, 1.0, n)
-            bits = spline_code(model, self._points(ts)).bits
-            changed = np.any(bits[1:] != bits[:-1], axis=1)
-            self.samples[n] = (ts, ts[1:][changed])  # a change is seen at the later sample
+        # Sampled: for each sample count, the t where the code changed between neighbours.
+        self.samples = {n: self._changes(n) for n in self.sample_counts}
 
         # The regions of the plane, drawn once as the background.
         origin, u, v = torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
@@ -107,6 +108,32 @@ class PathExplorer:
     def _points(self, ts: np.ndarray) -> torch.Tensor:
         ts = np.asarray(ts, dtype=np.float64)[:, None]
         return torch.from_numpy(self.x0 + ts * (self.x1 - self.x0))
+
+    def _changes(self, n: int, chunk: int | None = None) -> np.ndarray:
+        """(k,) t of each of ``n`` evenly spaced samples whose code differs from the previous sample's.
+
+        The samples ``t_i = i / (n - 1)`` are coded ``chunk`` at a time (by
+        default about polylens.spline.CHUNK_BYTES of codes and points), each
+        chunk's first code compared with the previous chunk's last, so the
+        answer is the same as coding them all at once.
+        """
+        if chunk is None:
+            per_sample = 3 * self.interval_bits.shape[1] + 64  # bits, their comparison, the point
+            chunk = max(64, spline.CHUNK_BYTES // per_sample // 64 * 64)  # see spline._ROW_ALIGN
+        seen, last = [], None
+        for i in range(0, n, chunk):
+            ts = np.arange(i, min(i + chunk, n)) / (n - 1)
+            bits = spline_code(self.model, self._points(ts)).bits
+            if last is not None and np.any(last != bits[0]):
+                seen.append(ts[:1])
+            seen.append(ts[1:][np.any(bits[1:] != bits[:-1], axis=1)])  # a change is seen at the later sample
+            last = bits[-1]
+        return np.concatenate(seen)
+
+    def _drawn_samples(self, n: int) -> np.ndarray:
+        """t of the sample markers drawn: every sample, or every k-th when there are more than MAX_DRAWN_SAMPLES."""
+        every = -(-n // MAX_DRAWN_SAMPLES)
+        return np.arange(0, n, every) / (n - 1)
 
     # ------------------------------------------------------------ pure ---
 
@@ -143,7 +170,7 @@ class PathExplorer:
         start = self.interval_bits[0]
         changed = {l.name: int((bits[l.start:l.stop] != start[l.start:l.stop]).sum()) for l in self.layers}
         exact_so_far = int((self.t_exact <= t).sum())
-        _, seen = self.samples[n_samples]
+        seen = self.samples[n_samples]
         sampled_so_far = int((seen <= t).sum())
         point = self.x0 + t * (self.x1 - self.x0)
 
@@ -165,7 +192,7 @@ class PathExplorer:
         view = self.view(t, n_samples)
         if self.area is not None:
             self._marker.set_offsets([view.point])
-            ts, seen = self.samples[view.n_samples]
+            ts, seen = self._drawn_samples(view.n_samples), self.samples[view.n_samples]
             self._sample_dots.set_offsets(self._points(ts).numpy())
             self._sample_ticks.set_offsets(np.c_[ts, np.full(len(ts), -1.5)])
             for line in self._tlines:
