@@ -8,7 +8,7 @@
 See the notebooks in ``notebooks/`` for the curriculum.
 """
 
-from polylens import clustering, compose, datasets, exercises, models, plot, regions, scenes, spline, steer, superposition, training
+from polylens import clustering, compose, datasets, exercises, judge, models, plot, regions, scenes, spline, steer, superposition, training
 from polylens.hooks import Cache, HookPoint, capture, hooks, resolve_names, run_with_cache, run_with_hooks
 from polylens.spline import CodeMask, SoftCode, SplineCode, agreement, hamming, soft_code, spline_code
 
@@ -28,6 +28,7 @@ __all__ = [
     "exercises",
     "hamming",
     "hooks",
+    "judge",
     "models",
     "plot",
     "regions",

@@ -438,11 +438,11 @@ class Table:
         """Test success (95% interval) of the oracle, the chance lines and each chosen method,
         by the weather the scene was photographed in."""
         weathers = list(self.rows[0]["by_weather"])
-        head = f"{'method':<24}" + "".join(f"{w:>14}" for w in weathers)
+        head = f"{'method':<27}" + "".join(f"{w:>14}" for w in weathers)
         lines = [head, "-" * len(head)]
         fixed = [r for r in self._fixed() if r["method"] != "no steering"]
         for r in fixed + self.chosen():
-            lines.append(f"{r['method']:<24}" + "".join(f"{_cell(r['by_weather'][w]):>14}" for w in weathers))
+            lines.append(f"{r['method']:<27}" + "".join(f"{_cell(r['by_weather'][w]):>14}" for w in weathers))
         return "\n".join(lines)
 
     def curves(self, key: str = "success") -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -467,7 +467,7 @@ class Table:
         return self._format([r for r in self.rows if r["kind"] == "method"], mark=True)
 
     def _format(self, rows: list[dict], mark: bool) -> str:
-        name_w = 24
+        name_w = 27
         head = (f"{'method':<{name_w}}{'strength':>9}{'success':>15}{'duck':>15}{'probes':>8}{'P(sunny)':>10}"
                 f"{'rel.err':>9}" + ("  layer" if mark else ""))
         lines = [head, "-" * len(head)]

@@ -47,6 +47,7 @@ class StudioView:
     object_guess: str
     success: bool  # the answer key: this duck's scene on a sunny day
     nearest: str  # what the steered picture looks most like, in words
+    caption: str  # the same in a word or two: "composes", "still night", "duck gone"
     rel_error: float  # pixel error against the truth / the autoencoder's own error on the truth
     strength: float
     threshold: float | None
@@ -177,6 +178,7 @@ class SunnyDuckStudio:
         success = bool(r["success"][i])
         gate = None if thr is None else bool(self._projection[i] < thr)
         nearest = describe(str(r["nearest"][i]), "duck")
+        caption = describe(str(r["nearest"][i]), "duck", short=True)
         verdict = ("<b style='color:green'>this duck on a sunny day</b>" if success else
                    f"<b style='color:firebrick'>not this duck on a sunny day</b>: it looks most like {nearest}")
         probes = "agree" if bool(r["probe_success"][i]) == success else "disagree"
@@ -192,7 +194,7 @@ class SunnyDuckStudio:
                          f"{'below' if gate else 'not below'} the threshold {thr:.2f}, so it is "
                          f"<b>{'steered' if gate else 'left alone'}</b>.")
         return StudioView(i, method, self._original[i], r["images"][i], self._truth[i], float(r["p_sunny"][i]),
-                          float(r["p_object"][i]), guess, success, nearest, float(r["rel_error"][i]),
+                          float(r["p_object"][i]), guess, success, nearest, caption, float(r["rel_error"][i]),
                           float(self.strengths[k]), thr, gate, "<br>".join(lines), message)
 
     @property
