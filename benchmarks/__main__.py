@@ -1,8 +1,10 @@
 """Print every benchmark table: ``python -m benchmarks`` (or ``make bench``).
 
-Each ``benchmarks/bench_*.py`` has a ``main()`` that prints its own table.
-Figures are medians of repeats measured side by side in one run; the
-machine is named at the top so a table can be quoted with it.
+Each ``benchmarks/bench_*.py`` has a ``main()`` that prints its own table,
+and every such module is found and run here: timings (medians of repeats
+measured side by side in one run) and, from ``bench_memory``, the peak
+resident memory of big calls, each in a fresh process. The machine is named
+at the top so a table can be quoted with it.
 """
 
 import importlib

@@ -239,7 +239,8 @@ def _each_chunk(
         start, step, layout = 0, min(_FIRST_ROWS, max(n, 1)), None
         while True:
             rows = slice(start, start + step)
-            keys, pre, owners = _forward(model, x, x[rows], names)
+            # Unbatched x (one input of shape (features,)) goes whole, to be refused with its own message.
+            keys, pre, owners = _forward(model, x, x[rows] if x.ndim > 1 else x, names)
             sizes = [p.shape[1] for p in pre]
             if layout is None:
                 layout = (keys, sizes, owners)
