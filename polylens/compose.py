@@ -49,7 +49,7 @@ from polylens.scenes.weights import Probes
 from polylens.superposition.sae import train_sae
 
 __all__ = ["CHANCE", "METHODS", "Method", "Scenes", "Table", "chance_pictures", "evaluate", "mask_maps", "prepare",
-           "probe_verdict", "reference_error", "run", "scenes", "score", "training_scenes"]
+           "probe_verdict", "reference_error", "run", "scenes", "score", "training_pairs", "training_scenes"]
 
 SUNNY = "sunny"
 BASE_WEATHERS = tuple(w for w in WEATHERS if w != SUNNY)
@@ -220,15 +220,46 @@ def _prepare_sae(model, layer, sunny, other):
                   {"direction": d, "sae": sae, "latent": latent, "scale": scale})
 
 
-METHODS = ("add", "add_if_below", "to_quantile", "mask", "pathway_mask", "code_direction", "sae_feature")
+def training_pairs(sunny: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """(before, after, starts): each "other" training scene with its own sunny twin and starting weather.
+
+    ``sunny`` and ``other`` as :func:`training_scenes` returns them (its order pairs them):
+    before = other (16k, 3, 64, 64), after (16k, 3, 64, 64), starts (16k,) weather names.
+    """
+    per_object = len(sunny) // len(TRAINING_OBJECTS)
+    if per_object < 1 or len(sunny) != per_object * len(TRAINING_OBJECTS) \
+            or len(other) != len(sunny) * len(BASE_WEATHERS):
+        raise ValueError(f"sunny and other must come from compose.training_scenes(k): {len(TRAINING_OBJECTS)}k and "
+                         f"{len(TRAINING_OBJECTS) * len(BASE_WEATHERS)}k scenes, paired by their order; "
+                         f"got {len(sunny)} and {len(other)}")
+    i = np.arange(len(other))
+    obj, weather, k = np.unravel_index(i, (len(TRAINING_OBJECTS), len(BASE_WEATHERS), per_object))
+    return other, sunny[torch.as_tensor(obj * per_object + k)], np.array(BASE_WEATHERS)[weather]
+
+
+# The encoder layers that feed the bottleneck: the transport reads their local activations too.
+TRANSPORT_INPUTS = ("encoder.3", "encoder.5")
+
+
+def _prepare_transport(model, layer, sunny, other):
+    before, after, starts = training_pairs(sunny, other)
+    plan = steer.fit_transport(model, layer, before, after, starts, inputs=TRANSPORT_INPUTS)
+    return Method("transport", layer, lambda m, s: steer.transport(m, plan, strength=s),
+                  "each patch moved by an affine map of its neighbourhood, fitted on (weather, sunny) pairs; "
+                  "one map per starting weather, picked by the input's own code", {"transport": plan})
+
+
+METHODS = ("add", "add_if_below", "to_quantile", "mask", "pathway_mask", "code_direction", "sae_feature", "transport")
 
 
 def prepare(model: nn.Module, method: str, layers: Sequence[str], sunny: torch.Tensor,
             other: torch.Tensor) -> Method:
     """Build ``method`` from training activations of sunny and other scenes.
 
-    ``layers``: one module name for the activation-space methods and "mask";
-    several for "pathway_mask" and "code_direction".
+    ``layers``: one module name for the activation-space methods, "mask" and
+    "transport"; several for "pathway_mask" and "code_direction". "transport"
+    needs ``sunny`` and ``other`` exactly as :func:`training_scenes` returns
+    them: it learns from the pairs their order makes (see :func:`training_pairs`).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
@@ -239,6 +270,8 @@ def prepare(model: nn.Module, method: str, layers: Sequence[str], sunny: torch.T
         return _prepare_add(model, layers[-1], sunny, other, method)
     if method == "sae_feature":
         return _prepare_sae(model, layers[-1], sunny, other)
+    if method == "transport":
+        return _prepare_transport(model, layers[-1], sunny, other)
     if method == "mask":
         return _prepare_mask(model, layers[-1:], sunny, "mask")
     return _prepare_mask(model, layers, sunny, method if method == "code_direction" else "pathway_mask", other)
@@ -593,7 +626,7 @@ def default_plans() -> list[tuple[str, list[str]]]:
     bottleneck, pathway = SceneAutoencoder.BOTTLENECK, list(SceneAutoencoder.PATHWAY)
     return [("add", [bottleneck]), ("add_if_below", [bottleneck]), ("to_quantile", [bottleneck]),
             ("mask", [bottleneck]), ("pathway_mask", pathway), ("code_direction", pathway),
-            ("sae_feature", [bottleneck])]
+            ("sae_feature", [bottleneck]), ("transport", [bottleneck])]
 
 
 def mask_maps(model: SceneAutoencoder, mask: steer.SteeringMask) -> dict[str, np.ndarray]:

@@ -18,11 +18,18 @@ mask")::
 
     mask = code_mask(sunny_codes, agreement=0.9, preacts=sunny_preacts)
     with toward_mask(model, mask, strength=1.0):                     # every masked unit in its sunny state
+
+Displacements that depend on where the input starts, learned from pairs (the
+same scene before and after)::
+
+    plan = fit_transport(model, "encoder.8", before, after, starts=weathers, inputs=["encoder.3", "encoder.5"])
+    with transport(model, plan, strength=1.0):                       # each patch moved by its own affine map
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +38,7 @@ import torch
 from torch import nn
 
 from polylens._checks import finite_number, real_array, whole_number
-from polylens.hooks import HookPoint, hooks, single_use
+from polylens.hooks import HookPoint, capture, hooks, single_use
 from polylens.spline import (
     RELU_LIKE,
     CodeMask,
@@ -46,6 +53,7 @@ from polylens.spline import (
 __all__ = [
     "CodeDirection",
     "FeatureDirection",
+    "PairedTransport",
     "SteeringMask",
     "add",
     "add_to_projection",
@@ -53,11 +61,13 @@ __all__ = [
     "code_mask",
     "dot_above",
     "dot_below",
+    "fit_transport",
     "mean_difference",
     "paired_pca",
     "preactivations",
     "sae_direction",
     "separation",
+    "transport",
     "toward_mask",
 ]
 
@@ -553,3 +563,171 @@ def code_direction(pos: SplineCode, neg: SplineCode) -> CodeDirection:
     if not pos.same_layout(neg):
         raise ValueError("the two sets of codes come from different layers; compute both with the same model and filter")
     return CodeDirection(pos.bits.mean(0) - neg.bits.mean(0), pos.layers)
+
+
+
+# ------------------------------------------------------- paired transport ---
+# "Sunny" is not one displacement: from night the way is long and different
+# from the way from overcast, and a patch of sky moves differently from a
+# patch of duck. A transport learns, from pairs (the same scene before and
+# after), one affine map per starting state that takes each position's local
+# activations (its neighbourhood in the edited layer and in the layers that
+# feed it) to that position's displacement. Which map applies is decided per
+# example, from the input's own code (the nearest start centroid), and what
+# it does is decided per position, from that position's own activations.
+
+
+def _spatial(t: torch.Tensor, shape: tuple[int, int, int], name: str) -> torch.Tensor:
+    """(n, C*H*W) or (n, C, H, W) activations -> (n, C, H, W)."""
+    if t.ndim == 2 and t.shape[1] == int(np.prod(shape)):
+        return t.reshape(len(t), *shape)
+    if t.ndim == 4 and tuple(t.shape[1:]) == tuple(shape):
+        return t
+    raise ValueError(f"{name!r} gives activations of shape {tuple(t.shape[1:])}; the transport was fitted "
+                     f"for {tuple(shape)} (or that many numbers flattened)")
+
+
+@dataclass(eq=False)
+class PairedTransport:
+    """Affine maps from local activations to a displacement, one per starting state. See :func:`fit_transport`.
+
+    ``layer``: the edited module; ``shape``: its output as (C, H, W); ``inputs``:
+    earlier modules whose (n, c, h, w) outputs also feed the maps (h and w
+    multiples of H and W); ``radius``: neighbourhood radius at ``layer`` (inputs
+    use 1); ``starts``: names of the starting states; ``centroids`` (K, C*H*W):
+    each start's mean activation; ``weights`` (K, features, C).
+    """
+
+    layer: str
+    shape: tuple[int, int, int]
+    inputs: tuple[str, ...]
+    radius: int
+    starts: tuple[str, ...]
+    centroids: torch.Tensor
+    weights: torch.Tensor
+
+    def features(self, h: torch.Tensor, acts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(n * H * W, features): each position's neighbourhoods, its place one-hot, and a constant 1."""
+        h = _spatial(h, self.shape, self.layer).float()
+        n, _, height, width = h.shape
+        parts = [torch.nn.functional.unfold(h, 2 * self.radius + 1, padding=self.radius)]
+        for name in self.inputs:
+            a = acts[name].float()
+            if a.ndim != 4 or a.shape[2] % height or a.shape[3] % width or a.shape[2] // height != a.shape[3] // width:
+                raise ValueError(f"{name!r} gives activations of shape {tuple(a.shape[1:])}; a transport input "
+                                 f"must be (c, h, w) with h, w a multiple of {height}, {width}")
+            a = torch.nn.functional.pixel_unshuffle(a, a.shape[2] // height)  # a position's sub-grid as channels
+            parts.append(torch.nn.functional.unfold(a, 3, padding=1))
+        local = torch.cat(parts, 1).transpose(1, 2).reshape(n * height * width, -1)
+        place = torch.eye(height * width).repeat(n, 1)
+        return torch.cat([local, place, torch.ones(len(local), 1)], 1)
+
+    def start(self, h: torch.Tensor) -> torch.Tensor:
+        """(n,) index into ``starts`` of each example: the start whose centroid its code is nearest."""
+        return torch.cdist(h.reshape(len(h), -1).float(), self.centroids).argmin(1)
+
+    def displacement(self, h: torch.Tensor, acts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The move of every unit of ``h`` (same shape as ``h``), each example by its own start's map."""
+        feats = self.features(h, acts)
+        c, height, width = self.shape
+        rows = height * width
+        start = self.start(h).repeat_interleave(rows)
+        move = torch.empty(len(feats), c)
+        for k in range(len(self.starts)):
+            sel = start == k
+            if sel.any():
+                move[sel] = feats[sel] @ self.weights[k]
+        move = move.reshape(len(h), height, width, c).permute(0, 3, 1, 2)
+        return move.reshape(h.shape).to(h)
+
+    def __repr__(self) -> str:
+        return (f"PairedTransport({self.layer} {self.shape}, fed by {list(self.inputs)}, radius {self.radius}, "
+                f"starts {list(self.starts)}, {self.weights.shape[1]} features)")
+
+
+def _outputs(model: nn.Module, x: torch.Tensor, names: list[str], batch: int = 160) -> dict[str, torch.Tensor]:
+    """Outputs of ``names`` for ``x``, batch by batch (only these layers are kept)."""
+    parts: dict[str, list] = {name: [] for name in names}
+    for i in range(0, len(x), batch):
+        with torch.no_grad(), capture(model, names) as cache:
+            model(x[i:i + batch])
+        for name in names:
+            parts[name].append(cache[name])
+    return {name: torch.cat(p) for name, p in parts.items()}
+
+
+def fit_transport(model: nn.Module, layer: str, before: torch.Tensor, after: torch.Tensor, starts: Any, *,
+                  inputs: Sequence[str] = (), shape: tuple[int, int, int] | None = None, radius: int = 2,
+                  ridge: float = 0.1) -> PairedTransport:
+    """Fit one affine map per starting state, from pairs, that moves ``layer`` from ``before`` toward ``after``.
+
+    Args:
+        model: the network (run as a whole on ``before`` and ``after``).
+        layer: the spatial layer to edit, e.g. a conv net's bottleneck.
+        before, after: (n, ...) model inputs in pairs: ``after[i]`` is ``before[i]``
+            changed in the one way to learn (the same scene on a sunny day).
+        starts: (n,) the starting state of each pair (names or ints), e.g. its weather.
+        inputs: earlier spatial layers whose local activations also feed the maps.
+        shape: ``layer``'s output as (C, H, W); default ``model.unit_shape(layer)``.
+        radius: neighbourhood radius at ``layer``; ridge: the ridge penalty.
+
+    Returns:
+        A :class:`PairedTransport` for :func:`transport`.
+    """
+    if not isinstance(before, torch.Tensor) or not isinstance(after, torch.Tensor) or before.shape != after.shape:
+        raise ValueError("before and after must be tensors of the same shape: pairs of inputs, in the same order")
+    starts = np.asarray(starts)
+    if starts.shape != (len(before),):
+        raise ValueError(f"starts must give one starting state per pair: shape ({len(before)},), got {starts.shape}")
+    radius = whole_number(radius, "radius", low=0)
+    ridge = finite_number(ridge, "ridge", above=0)
+    if shape is None:
+        if not hasattr(model, "unit_shape"):
+            raise ValueError(f"pass shape=(C, H, W), the shape of {layer!r}'s output")
+        shape = tuple(model.unit_shape(layer))
+    names = list(dict.fromkeys([layer, *inputs]))
+    acts = _outputs(model, before, names)
+    target = _outputs(model, after, [layer])[layer]
+    plan = PairedTransport(layer, tuple(int(v) for v in shape), tuple(inputs), radius, (), torch.empty(0), torch.empty(0))
+    h0 = _spatial(acts[layer], plan.shape, layer)
+    moves = (_spatial(target, plan.shape, layer) - h0).permute(0, 2, 3, 1).reshape(-1, plan.shape[0])
+    feats = plan.features(h0, acts).double()
+    rows = plan.shape[1] * plan.shape[2]
+    labels = sorted(set(starts.tolist()), key=str)
+    weights, centroids = [], []
+    for label in labels:
+        pick = torch.as_tensor(np.repeat(starts == label, rows))
+        x, y = feats[pick], moves[pick].double()
+        gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=torch.float64)
+        weights.append(torch.linalg.solve(gram, x.T @ y).float())
+        centroids.append(acts[layer][torch.as_tensor(starts == label)].reshape(-1, h0[0].numel()).float().mean(0))
+    plan.starts = tuple(str(v) for v in labels)
+    plan.centroids, plan.weights = torch.stack(centroids), torch.stack(weights)
+    return plan
+
+
+@single_use
+def transport(model: nn.Module, plan: PairedTransport, strength: float) -> Iterator[nn.Module]:
+    """Move ``plan.layer`` by ``strength`` times each example's own displacement (1 = all the way).
+
+    The displacement of each example comes from its own start's map (the start
+    its code is nearest), and of each position from its own neighbourhood.
+    The layers in ``plan.inputs`` are read on the way (not changed).
+    """
+    if not isinstance(plan, PairedTransport):
+        raise TypeError(f"plan must be a PairedTransport from steer.fit_transport, got {type(plan).__name__}")
+    strength = finite_number(strength, "strength", low=0)
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep(t: torch.Tensor, hook: HookPoint) -> None:
+        seen[hook.name.split("#")[0]] = t.detach()
+
+    def move(h: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        missing = [name for name in plan.inputs if name not in seen]
+        if missing:
+            raise RuntimeError(f"{missing} did not run before {plan.layer!r}: transport inputs must come earlier")
+        out = h + strength * plan.displacement(h.detach(), seen)
+        return _check_result(out, h, hook.name, "strength")
+
+    with hooks(model, [(name, keep) for name in plan.inputs] + [(plan.layer, move)]):
+        yield model
