@@ -46,9 +46,10 @@ from polylens.scenes.dataset import to_tensor
 from polylens.scenes.networks import SceneAutoencoder
 from polylens.scenes.render import OBJECTS, WEATHERS, render_batch
 from polylens.scenes.weights import Probes
+from polylens.spline import spline_code
 from polylens.superposition.sae import train_sae
 
-__all__ = ["CHANCE", "METHODS", "Method", "Scenes", "Table", "chance_pictures", "evaluate", "mask_maps", "prepare",
+__all__ = ["CHANCE", "METHODS", "Method", "Scenes", "Table", "chance_pictures", "evaluate", "geometry", "mask_maps", "prepare",
            "probe_verdict", "reference_error", "run", "scenes", "score", "training_pairs", "training_scenes"]
 
 SUNNY = "sunny"
@@ -619,6 +620,51 @@ def _choose(model, probes, method: Method, val: Scenes, strengths: Sequence[floa
         if best is None or key > best[0]:
             best = (key, s)
     return best[1]
+
+
+@torch.no_grad()
+def geometry(model: SceneAutoencoder, data: Scenes, moves: Mapping[str, tuple[Method, float]],
+             direction: steer.FeatureDirection, n_crossings: int = 2) -> dict[str, dict[str, float]]:
+    """Where steering at the bottleneck takes each code, in polytope terms, beside the oracle's code.
+
+    ``moves``: name -> (method acting at the bottleneck, strength). For each, and
+    for the oracle (the code of the true sunny scene), over the scenes of ``data``:
+
+    * ``units moved``: mean share of bottleneck units whose value changed;
+    * ``decoder code off``: mean share of the decoder's ReLUs (its spline code)
+      in another state than for the oracle's code: 0 = the same decoder polytope;
+    * ``boundaries crossed``: median number of decoder region boundaries on the
+      straight path from the input's code to the steered one, exactly
+      (:func:`polylens.regions.crossings`), over the first ``n_crossings`` scenes;
+    * ``inside sunny range``: share of steered codes whose projection on
+      ``direction`` lies between the 5% and 95% quantiles of the sunny training codes.
+    """
+    from polylens.regions import crossings
+
+    n_crossings = whole_number(n_crossings, "n_crossings", low=0)
+    layer = model.BOTTLENECK
+    start = _acts(model, data.images, layer)
+    codes = {"oracle": _acts(model, data.truth, layer)}
+    for name, (method, strength) in moves.items():
+        if method.layer != layer:
+            raise ValueError(f"{name} acts at {method.layer}; geometry compares moves of the bottleneck ({layer})")
+        with method.context(model, strength), capture(model, layer) as cache:
+            run(model, data.images)
+        codes[name] = cache[layer]
+    truth_code = spline_code(model.decoder, codes["oracle"]).bits
+    low, high = direction.quantile(0.05), direction.quantile(0.95)
+    out = {}
+    for name, h in codes.items():
+        proj = direction.project(h)
+        out[name] = {
+            "units moved": float((h - start).abs().gt(1e-6).float().mean()),
+            "decoder code off": float((spline_code(model.decoder, h).bits != truth_code).mean()),
+            "boundaries crossed": float(np.median([len(crossings(model.decoder, start[i], h[i]).t)
+                                                   for i in range(min(n_crossings, len(h)))]))
+            if n_crossings else float("nan"),
+            "inside sunny range": float(((proj >= low) & (proj <= high)).float().mean()),
+        }
+    return out
 
 
 def default_plans() -> list[tuple[str, list[str]]]:

@@ -645,6 +645,9 @@ class PairedTransport:
                 f"starts {list(self.starts)}, {self.weights.shape[1]} features)")
 
 
+_FIT_CHUNK = 64  # pairs per step of fit_transport: features for 64 x 64 positions take about 30 MB
+
+
 def _outputs(model: nn.Module, x: torch.Tensor, names: list[str], batch: int = 160) -> dict[str, torch.Tensor]:
     """Outputs of ``names`` for ``x``, batch by batch (only these layers are kept)."""
     parts: dict[str, list] = {name: [] for name in names}
@@ -686,21 +689,25 @@ def fit_transport(model: nn.Module, layer: str, before: torch.Tensor, after: tor
             raise ValueError(f"pass shape=(C, H, W), the shape of {layer!r}'s output")
         shape = tuple(model.unit_shape(layer))
     names = list(dict.fromkeys([layer, *inputs]))
-    acts = _outputs(model, before, names)
-    target = _outputs(model, after, [layer])[layer]
     plan = PairedTransport(layer, tuple(int(v) for v in shape), tuple(inputs), radius, (), torch.empty(0), torch.empty(0))
-    h0 = _spatial(acts[layer], plan.shape, layer)
-    moves = (_spatial(target, plan.shape, layer) - h0).permute(0, 2, 3, 1).reshape(-1, plan.shape[0])
-    feats = plan.features(h0, acts).double()
-    rows = plan.shape[1] * plan.shape[2]
     labels = sorted(set(starts.tolist()), key=str)
     weights, centroids = [], []
     for label in labels:
-        pick = torch.as_tensor(np.repeat(starts == label, rows))
-        x, y = feats[pick], moves[pick].double()
-        gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=torch.float64)
-        weights.append(torch.linalg.solve(gram, x.T @ y).float())
-        centroids.append(acts[layer][torch.as_tensor(starts == label)].reshape(-1, h0[0].numel()).float().mean(0))
+        pick = np.flatnonzero(starts == label)
+        # Normal equations summed over chunks of pairs: the (pairs x positions, features) matrix never exists whole.
+        gram, cross, total, count = 0.0, 0.0, 0.0, 0
+        for i in range(0, len(pick), _FIT_CHUNK):
+            rows = torch.as_tensor(pick[i:i + _FIT_CHUNK])
+            acts = _outputs(model, before[rows], names)
+            h0 = _spatial(acts[layer], plan.shape, layer)
+            h1 = _spatial(_outputs(model, after[rows], [layer])[layer], plan.shape, layer)
+            x = plan.features(h0, acts).double()
+            y = (h1 - h0).permute(0, 2, 3, 1).reshape(-1, plan.shape[0]).double()
+            gram, cross = gram + x.T @ x, cross + x.T @ y
+            total, count = total + h0.reshape(len(h0), -1).double().sum(0), count + len(h0)
+        eye = torch.eye(gram.shape[0], dtype=torch.float64)
+        weights.append(torch.linalg.solve(gram + ridge * eye, cross).float())
+        centroids.append((total / count).float())
     plan.starts = tuple(str(v) for v in labels)
     plan.centroids, plan.weights = torch.stack(centroids), torch.stack(weights)
     return plan
