@@ -165,10 +165,10 @@ class AnswerKey:
         """Judge (n, 3, H, W) pictures against the key, one per scene, in the key's order.
 
         Returns (n,) arrays: ``success`` (bool), ``scene_ok`` and ``object_ok``
-        (each half of the test), ``finite``, ``nearest`` (the kind of what the
-        picture is nearest to over the whole picture: "truth", "weather:night",
-        "object:none", "scene:3" ..., or "not finite"; :func:`describe` puts it
-        in words), ``margin`` (nearest decoy's distance
+        (each half of the test), ``finite``, ``nearest`` (what the picture looks
+        most like: "truth" when it composes; else the nearest decoy over the whole
+        picture, or over the object when only the object test failed: "weather:night",
+        "object:none", "scene:3" ..., or "not finite"; :func:`describe` puts it in words), ``margin`` (nearest decoy's distance
         minus the truth's, over the whole picture; > 0 when the scene test passes).
         """
         arr = self._check(steered)
@@ -186,7 +186,10 @@ class AnswerKey:
         to_truth, to_decoys = out["scene"]
         scene_ok = finite & (to_truth < to_decoys.min(1))
         object_ok = finite & (out["object"][0] < out["object"][1].min(1))
-        nearest = np.where(scene_ok, "truth", np.array(self.kinds, dtype=object)[to_decoys.argmin(1)])
+        kinds = np.array(self.kinds, dtype=object)
+        # What it looks most like: over the whole picture, or, where only the object is wrong, over the object.
+        nearest = np.where(scene_ok, kinds[out["object"][1].argmin(1)], kinds[to_decoys.argmin(1)])
+        nearest = np.where(scene_ok & object_ok, "truth", nearest)
         nearest = np.where(finite, nearest, "not finite")
         return {"success": scene_ok & object_ok, "scene_ok": scene_ok, "object_ok": object_ok,
                 "finite": finite, "nearest": nearest.astype(str),

@@ -191,3 +191,17 @@ def test_with_the_shipped_networks_paired_transport_composes_far_above_chance():
     row = table.row("transport")
     assert row["success"][1] > table.chance() + 0.5  # the interval's low end, far above every chance line
     assert row["duck"][0] >= 0.5 and row["duck"][1] > 0.3
+
+
+def test_geometry_measures_where_a_move_lands(nets):
+    ae, _ = nets
+    sunny, other = compose.training_scenes(2)
+    add = compose.prepare(ae, "add", [SceneAutoencoder.BOTTLENECK], sunny, other)
+    data = compose.scenes("test", 1, objects=("duck",))
+    g = compose.geometry(ae, data, {"still": (add, 0.0), "add": (add, 2.0)}, add.parts["direction"], n_crossings=1)
+    assert g["oracle"]["decoder code off"] == 0.0  # the oracle's code is the reference
+    assert g["still"]["units moved"] == 0.0 and g["still"]["boundaries crossed"] == 0.0
+    assert g["add"]["units moved"] > 0.5 and g["add"]["boundaries crossed"] >= 1
+    mask = compose.prepare(ae, "pathway_mask", list(SceneAutoencoder.PATHWAY), sunny, other)
+    with pytest.raises(ValueError, match="bottleneck"):
+        compose.geometry(ae, data, {"mask": (mask, 1.0)}, add.parts["direction"])

@@ -123,3 +123,12 @@ def test_the_lineup_is_what_the_judge_compares_against(test):
         assert verdict["success"][i] == (kind == "truth"), kind  # the truth composes, no decoy does
     with pytest.raises(ValueError, match="below"):
         test.key.lineup(len(test))
+
+
+def test_what_a_failure_looks_like_is_named(test):
+    """A right background with the object gone is named by what the object looks like, never "truth"."""
+    params = scene_params_batch(test.objects, test.seeds)
+    empty = test.key.judge(to_tensor(draw_batch(params, "sunny", with_object=False)))
+    assert not (empty["nearest"] == "truth").any()
+    assert ((empty["nearest"] == "object:none") | (~empty["scene_ok"])).all()
+    assert (test.key.judge(test.truth)["nearest"] == "truth").all()
