@@ -88,3 +88,24 @@ def test_bad_values_show_a_message_and_update_redraws(studio):
 def test_methods_must_be_prepared_methods():
     with pytest.raises(TypeError, match="compose.Method"):
         SunnyDuckStudio(load_autoencoder(), load_probes(), {"add": "not a method"})
+
+
+def test_extreme_slider_values_and_numpy_numbers_never_raise(studio):
+    """10**400 once raised OverflowError; numpy ints were refused as n_ducks."""
+    huge = studio.view(0, "add", 10**400)
+    assert "strength runs from" in huge.message and huge.strength == studio.strengths[-1]
+    assert studio.view(0, "add", -10**400).strength == studio.strengths[0]
+    gated = studio.view(0, "add_if_below", 1.0, 10**400)
+    assert "threshold runs from" in gated.message and gated.threshold == studio.thresholds[-1]
+    assert "duck must be" in studio.view(True, "add", 1.0).message
+    assert studio.view(np.int64(1), "add", np.float32(1.0)).duck == 1
+
+
+def test_numpy_counts_are_counts():
+    ae, probes = load_autoencoder(), load_probes()
+    sunny, other = compose.training_scenes(2)
+    methods = {"add_if_below": compose.prepare(ae, "add_if_below", [ae.BOTTLENECK], sunny, other)}
+    studio = SunnyDuckStudio(ae, probes, methods, n_ducks=np.int64(1), strengths=[0.0, 1.0], n_thresholds=0)
+    assert len(studio.ducks) == 4 and len(studio.thresholds) == 1  # only the method's own threshold
+    with pytest.raises(ValueError, match="n_thresholds"):
+        SunnyDuckStudio(ae, probes, methods, n_ducks=1, n_thresholds=-1)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from polylens import steer
+from polylens._checks import whole_number
 from polylens.compose import Method, reference_error, scenes, score
 from polylens.hooks import capture
 from polylens.judge import describe
@@ -72,15 +73,16 @@ class SunnyDuckStudio:
         n_ducks: ducks per base weather, from the test split (never used to build a method).
         strengths: the strength grid every method is precomputed on.
         n_thresholds: gate thresholds for ``add_if_below``, spread over the training
-            projections of other and sunny scenes.
+            projections of other and sunny scenes, besides the method's own threshold
+            (always on the grid; 0 leaves only it).
     """
 
     def __init__(self, autoencoder: nn.Module, probes: Probes, methods: dict[str, Method], *, n_ducks: int = 4,
                  strengths=np.linspace(0, 3, 13), n_thresholds: int = 7) -> None:
         if not methods or not all(isinstance(m, Method) for m in methods.values()):
             raise TypeError("methods must be a non-empty dict of name -> polylens.compose.Method")
-        if not isinstance(n_ducks, int) or n_ducks < 1:
-            raise ValueError(f"n_ducks must be a positive int, got {n_ducks!r}")
+        n_ducks = whole_number(n_ducks, "n_ducks", low=1)
+        n_thresholds = whole_number(n_thresholds, "n_thresholds", low=0)
         self.ae, self.probes, self.methods = autoencoder.eval(), probes, dict(methods)
         self.strengths = np.round(np.asarray(strengths, dtype=float), 6)
         if self.strengths.ndim != 1 or len(self.strengths) < 2 or not np.isfinite(self.strengths).all():
@@ -143,15 +145,20 @@ class SunnyDuckStudio:
         return options[0]
 
     def _nearest(self, grid: np.ndarray, value, what: str, messages: list[str]) -> int:
+        if isinstance(value, (bool, np.bool_)):
+            value = float("nan")  # True is not a strength
         try:
             value = float(value)
+        except OverflowError:  # an int too big for a float: beyond either end of the grid
+            value = float("inf") if value > 0 else float("-inf")
         except (TypeError, ValueError):
             value = float("nan")
-        if not np.isfinite(value):
+        if np.isnan(value):
             messages.append(f"{what} must be a number; showing {grid[0]:g}")
             return 0
         if not grid[0] - 1e-9 <= value <= grid[-1] + 1e-9:
             messages.append(f"{what} runs from {grid[0]:g} to {grid[-1]:g}; showing the nearest")
+            return 0 if value < grid[0] else len(grid) - 1
         return int(np.abs(grid - value).argmin())
 
     def view(self, duck: int = 0, method: str | None = None, strength: float = 1.0,
@@ -160,7 +167,8 @@ class SunnyDuckStudio:
         messages: list[str] = []
         names = list(self.methods)
         method = self._pick(names, names[0] if method is None else method, "method", messages)
-        if not isinstance(duck, (int, np.integer)) or not 0 <= duck < len(self.ducks):
+        if isinstance(duck, (bool, np.bool_)) or not isinstance(duck, (int, np.integer)) \
+                or not 0 <= duck < len(self.ducks):
             messages.append(f"duck must be an int from 0 to {len(self.ducks) - 1}; showing duck 0")
             duck = 0
         k = self._nearest(self.strengths, strength, "strength", messages)
