@@ -345,3 +345,20 @@ def test_a_sweep_file_that_is_not_a_toy_model_is_a_data_error_even_with_a_matchi
     with pytest.raises(sweeps.DataError, match="does not hold a toy model"):
         sweeps.load("dstar", sweep_data)
     assert issubclass(sweeps.DataError, ValueError)  # code catching the old ValueError still works
+
+
+def test_regenerating_the_sweeps_never_writes_into_the_package(tmp_path, monkeypatch):
+    """Like the scene weights: a folder the user names, the shipped one only with --overwrite-shipped."""
+    from polylens.superposition import sweeps
+
+    before = {p.name: p.read_bytes() for p in sweeps.DATA.iterdir()}
+    with pytest.raises(SystemExit):
+        sweeps.main(["--out", str(sweeps.DATA / "elsewhere")])
+    with pytest.raises(SystemExit):
+        sweeps.main(["--out", str(tmp_path), "--overwrite-shipped"])
+    calls = []
+    monkeypatch.setattr(sweeps, "phase_diagram_n2", lambda progress: calls.append("phase") or sweeps.load("phase_n2"))
+    monkeypatch.chdir(tmp_path)
+    assert sweeps.main(["--only", "phase_n2"]) == 0
+    assert calls == ["phase"] and (tmp_path / "superposition-data" / "phase_n2.safetensors").is_file()
+    assert {p.name: p.read_bytes() for p in sweeps.DATA.iterdir()} == before

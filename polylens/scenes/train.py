@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from polylens._output import output_folder
 from polylens.scenes.dataset import SceneDataset
 from polylens.scenes.networks import SceneAutoencoder, SceneProbe
 from polylens.scenes.render import OBJECTS, WEATHERS, draw_batch
@@ -52,7 +53,6 @@ from polylens.scenes.weights import MANIFEST, WEIGHTS_DIR, save_model
 __all__ = ["DEFAULT_OUT", "DEFAULTS", "evaluate", "main", "train_autoencoder", "train_probe"]
 
 DEFAULT_OUT = Path("scene-weights")  # relative to the current directory: never inside the installed package
-PACKAGE_DIR = Path(__file__).resolve().parents[1]  # polylens/
 
 # One thread: on a shared two-core machine a second thread mostly spins; 8000
 # steps sharpen the objects noticeably over 3000 (see the module docstring).
@@ -219,28 +219,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.steps < 1 or args.n_train < 1 or args.threads < 1 or args.seed < 0 or args.n_eval < 10:
         parser.error("--steps, --n-train and --threads must be positive, --seed >= 0, --n-eval >= 10")
-    args.out = _out_dir(parser, args.out, args.overwrite_shipped)
+    args.out = output_folder(parser, args.out, args.overwrite_shipped, shipped=WEIGHTS_DIR, default=DEFAULT_OUT,
+                             load_hint="load_autoencoder('{folder}')")
     return args
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
-def _out_dir(parser: argparse.ArgumentParser, out: Path | None, overwrite_shipped: bool) -> Path:
-    """Where to write: a folder the user names, the package's own only with --overwrite-shipped."""
-    if overwrite_shipped:
-        if out is not None and out.resolve() != WEIGHTS_DIR:
-            parser.error(f"--overwrite-shipped writes to {WEIGHTS_DIR}; leave out --out {out}, or drop the flag")
-        return WEIGHTS_DIR
-    out = DEFAULT_OUT if out is None else out
-    if _inside(out.resolve(), PACKAGE_DIR):
-        parser.error(
-            f"--out {out} is inside the polylens package, where the shipped weights live; retrained weights "
-            f"go to a folder of your own (e.g. --out {DEFAULT_OUT}, then load_autoencoder('{DEFAULT_OUT}')). "
-            "To replace the shipped weights on purpose, pass --overwrite-shipped instead"
-        )
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

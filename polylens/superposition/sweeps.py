@@ -1,6 +1,7 @@
 """Shipped sweeps too slow for a notebook: trained once, saved, checked at load.
 
-    python -m polylens.superposition.sweeps        # regenerate data/ (about 12 min on one core)
+    python -m polylens.superposition.sweeps        # regenerate into ./superposition-data (about 12 min on one core)
+    python -m polylens.superposition.sweeps --overwrite-shipped   # replace the shipped data/ on purpose
 
 Two sweeps live in ``polylens/superposition/data/`` as ``.safetensors`` files
 (never pickle), each with its sha256 in ``manifest.json`` beside it:
@@ -30,6 +31,7 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 
+from polylens._output import output_folder
 from polylens.superposition.toy import ToyModel, train_tms
 
 __all__ = ["DSTAR", "PHASE", "DATA", "DataError", "dstar_sweep", "phase_diagram_n2", "phase_of", "load", "sha256",
@@ -45,6 +47,7 @@ PHASE = dict(n_density=12, n_importance=12, n_seeds=3, density_min=0.01, importa
 
 PHASE_NAMES = ("feature 1 only", "feature 2 only", "both, antipodal")
 REGENERATE = "python -m polylens.superposition.sweeps"
+DEFAULT_OUT = Path("superposition-data")  # relative to the current directory: never inside the package
 
 
 class DataError(ValueError):
@@ -55,7 +58,7 @@ class DataError(ValueError):
 
 
 def _restore_hint(data: Path) -> str:
-    where = "" if data.resolve() == DATA.resolve() else f" --out {data}"
+    where = " --overwrite-shipped" if data.resolve() == DATA.resolve() else f" --out {data}"
     return (f"Restore the folder from git (or reinstall polylens), or regenerate it with `{REGENERATE}{where}` "
             "(about 12 minutes on one core).")
 
@@ -166,10 +169,16 @@ def _manifest(data: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Regenerate the shipped superposition sweeps.")
-    parser.add_argument("--out", type=Path, default=DATA)
+    parser = argparse.ArgumentParser(prog=REGENERATE, description="Regenerate the superposition sweeps.")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"folder for the sweeps and their manifest (default: ./{DEFAULT_OUT}); "
+                             "load them with sweeps.load(name, DIR)")
+    parser.add_argument("--overwrite-shipped", action="store_true",
+                        help=f"replace the sweeps shipped inside the package ({DATA}) instead")
     parser.add_argument("--only", choices=("dstar", "phase_n2"), default=None)
     args = parser.parse_args(argv)
+    args.out = output_folder(parser, args.out, args.overwrite_shipped, shipped=DATA, default=DEFAULT_OUT,
+                             load_hint="sweeps.load('dstar', '{folder}')")
     args.out.mkdir(parents=True, exist_ok=True)
     path_m = args.out / MANIFEST
     manifest = json.loads(path_m.read_text()) if path_m.exists() else {}
