@@ -9,7 +9,8 @@ See the notebooks in ``notebooks/`` for the curriculum.
 """
 
 from polylens import clustering, compose, datasets, exercises, judge, models, plot, regions, scenes, spline, steer, superposition, training
-from polylens.hooks import Cache, HookPoint, capture, hooks, resolve_names, run_with_cache, run_with_hooks
+from polylens import hooks
+from polylens.hooks import Cache, HookPoint, capture, hooked, resolve_names, run_with_cache, run_with_hooks
 from polylens.spline import CodeMask, SoftCode, SplineCode, agreement, hamming, soft_code, spline_code
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __all__ = [
     "datasets",
     "exercises",
     "hamming",
+    "hooked",
     "hooks",
     "judge",
     "models",

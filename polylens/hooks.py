@@ -23,7 +23,7 @@ Editing::
 A module called several times in one forward pass (one ReLU object used
 twice) is recorded once per call, as ``name``, ``name#1``, ``name#2`` ...
 
-Each ``capture(...)`` or ``hooks(...)`` object serves one ``with`` block:
+Each ``capture(...)`` or ``hooked(...)`` object serves one ``with`` block:
 call it again for the next block. Compiled models (``torch.compile(model)``)
 are refused: the compiled graph skips hooks added after its first call, so
 pass ``model._orig_mod`` (the module it wraps) instead.
@@ -32,6 +32,7 @@ pass ``model._orig_mod`` (the module it wraps) instead.
 from __future__ import annotations
 
 import difflib
+import inspect
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -49,7 +50,7 @@ __all__ = [
     "NamesFilter",
     "UnknownNameError",
     "capture",
-    "hooks",
+    "hooked",
     "resolve_names",
     "run_with_cache",
     "run_with_hooks",
@@ -411,6 +412,30 @@ def capture(
         yield cache
 
 
+def _by_keyword(fn: HookFn) -> HookFn:
+    """``fn`` called as ``fn(t, hook=point)`` when it names a ``hook`` parameter, else ``fn(t, point)``.
+
+    Both ``def f(t, hook)`` and TransformerLens-style ``def f(t, *, hook)`` work, and so
+    does ``lambda t, h: ...``.
+    """
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # some builtins have no signature: call positionally
+        return fn
+    hook = params.get("hook")
+    if hook is None or hook.kind not in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        return fn
+    return lambda t, point: fn(t, hook=point)
+
+
+def _grouped(specs: list[tuple[str, HookFn]]) -> dict[str, list[HookFn]]:
+    """name -> its functions, in the order given."""
+    out: dict[str, list[HookFn]] = {}
+    for name, fn in specs:
+        out.setdefault(name, []).append(fn)
+    return out
+
+
 def _hook_specs(model: nn.Module, specs: Any, arg: str) -> list[tuple[str, HookFn]]:
     if specs is None:
         return []
@@ -424,6 +449,7 @@ def _hook_specs(model: nn.Module, specs: Any, arg: str) -> list[tuple[str, HookF
                 f"got {spec!r}"
             )
         target, fn = spec
+        fn = _by_keyword(fn)
         if isinstance(target, str) or callable(target):
             names = resolve_names(model, target)
         else:
@@ -433,7 +459,7 @@ def _hook_specs(model: nn.Module, specs: Any, arg: str) -> list[tuple[str, HookF
 
 
 @single_use
-def hooks(
+def hooked(
     model: nn.Module,
     fwd_hooks: Sequence[tuple[Any, HookFn]] | None = None,
     *,
@@ -464,14 +490,20 @@ def hooks(
     def new_pass(_module, _args):
         calls.reset()
 
-    def make_post(name, fn):
+    def make_post(name, fns):
+        # One hook per module running all its functions in order: a call is counted once, however
+        # many functions edit it, so every function sees the same name ("relu0", not "relu0#1").
         def post(module, _args, output):
             key, k = calls.next(name, "output")
-            new = fn(output, HookPoint(key, name, module, k, "output"))
-            return None if new is None else _restore_like(new, output, f"hook on {key!r}")
+            changed = False
+            for fn in fns:
+                new = fn(output, HookPoint(key, name, module, k, "output"))
+                if new is not None:
+                    output, changed = _restore_like(new, output, f"hook on {key!r}"), True
+            return output if changed else None
         return post
 
-    def make_pre(name, fn):
+    def make_pre(name, fns):
         def pre(module, args, kwargs):
             key, k = calls.next(name, "input")
             if not args and len(kwargs) > 1:
@@ -480,22 +512,24 @@ def hooks(
                     f"({', '.join(kwargs)}), so there is no one input to edit; call it with its input "
                     "positionally, or hook its output instead"
                 )
-            value = _input_of(args, kwargs)
-            new = fn(value, HookPoint(key, name, module, k, "input"))
-            if new is None:
+            value, changed = _input_of(args, kwargs), False
+            for fn in fns:
+                new = fn(value, HookPoint(key, name, module, k, "input"))
+                if new is not None:
+                    value, changed = _restore_like(new, value, f"input hook on {key!r}"), True
+            if not changed:
                 return None
-            new = _restore_like(new, value, f"input hook on {key!r}")
             if not args and kwargs:  # called as module(input=x): put the edit back under its keyword
-                return args, {next(iter(kwargs)): new}
-            return ((new,) if len(args) == 1 else tuple(new)), kwargs
+                return args, {next(iter(kwargs)): value}
+            return ((value,) if len(args) == 1 else tuple(value)), kwargs
         return pre
 
     with _registered(handles):
         handles.append(model.register_forward_pre_hook(new_pass, prepend=True))
-        for name, fn in in_specs:
-            handles.append(modules[name].register_forward_pre_hook(make_pre(name, fn), with_kwargs=True))
-        for name, fn in out_specs:
-            handles.append(modules[name].register_forward_hook(make_post(name, fn)))
+        for name, fns in _grouped(in_specs).items():
+            handles.append(modules[name].register_forward_pre_hook(make_pre(name, fns), with_kwargs=True))
+        for name, fns in _grouped(out_specs).items():
+            handles.append(modules[name].register_forward_hook(make_post(name, fns)))
         yield model
 
 
@@ -525,7 +559,7 @@ def run_with_hooks(
     **kwargs: Any,
 ) -> Any:
     """Run ``model(*args, **kwargs)`` once with the given edit hooks (input shape checked as in run_with_cache)."""
-    with hooks(model, fwd_hooks, input_hooks=input_hooks):
+    with hooked(model, fwd_hooks, input_hooks=input_hooks):
         return _run(model, args, kwargs)
 
 

@@ -36,7 +36,7 @@ from torch import nn
 from polylens import spline as _spline
 from polylens._checks import check_model as _check_model
 from polylens._checks import finite_number, real_array, real_tensor, whole_number
-from polylens.hooks import hooks
+from polylens.hooks import hooked
 from polylens.spline import RELU_LIKE, SMOOTH, Layer, SplineCode, refuse_if_too_big
 
 __all__ = ["Crossings", "Density", "Regions", "crossings", "density", "slice_regions"]
@@ -158,7 +158,7 @@ def _relu_calls(model64: nn.Module, x: torch.Tensor) -> tuple[list[str], list[st
         modules.append(hook.module_name)
         sizes.append(value[0].numel())
 
-    with torch.no_grad(), hooks(model64, input_hooks=[(n, record) for n in names]):
+    with torch.no_grad(), hooked(model64, input_hooks=[(n, record) for n in names]):
         try:
             model64(x[None])
         except RuntimeError as err:
@@ -224,7 +224,7 @@ def _pre_activations(model64: nn.Module, x: torch.Tensor, key: str, module: str,
                 raise _Stop
 
         try:
-            with torch.no_grad(), hooks(model64, input_hooks=[(module, grab)]):
+            with torch.no_grad(), hooked(model64, input_hooks=[(module, grab)]):
                 model64(x[i : i + rows])
         except _Stop:
             pass

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from polylens._checks import finite_number, real_array, whole_number
-from polylens.hooks import HookPoint, capture, hooks, single_use
+from polylens.hooks import HookPoint, capture, hooked, single_use
 from polylens.spline import (
     RELU_LIKE,
     CodeMask,
@@ -313,7 +313,7 @@ def add(
         _check_shape(h, direction.vector.shape, hook.name)
         return _check_result(h + alpha * _rows(when, h) * direction.vector.to(h), h, hook.name, "alpha")
 
-    with hooks(model, [(_layer_of(direction, layer), edit)]):
+    with hooked(model, [(_layer_of(direction, layer), edit)]):
         yield model
 
 
@@ -341,7 +341,7 @@ def add_to_projection(
         new = h + short.reshape((len(h),) + (1,) * (h.ndim - 1)) * direction.vector.to(h)
         return _check_result(new, h, hook.name, "target")
 
-    with hooks(model, [(_layer_of(direction, layer), edit)]):
+    with hooked(model, [(_layer_of(direction, layer), edit)]):
         yield model
 
 
@@ -445,7 +445,7 @@ def toward_mask(model: nn.Module, mask: SteeringMask, strength: float, *, margin
             continue
         k = np.isin(mask.neurons, index + layer.start)
         edits.append(_mask_edit(layer, index, state, magnitude[k], strength))
-    with hooks(model, input_hooks=edits):
+    with hooked(model, input_hooks=edits):
         yield model
 
 
@@ -736,5 +736,5 @@ def transport(model: nn.Module, plan: PairedTransport, strength: float) -> Itera
         out = h + strength * plan.displacement(h.detach(), seen)
         return _check_result(out, h, hook.name, "strength")
 
-    with hooks(model, [(name, keep) for name in plan.inputs] + [(plan.layer, move)]):
+    with hooked(model, [(name, keep) for name in plan.inputs] + [(plan.layer, move)]):
         yield model

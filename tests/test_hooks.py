@@ -91,7 +91,7 @@ def test_capture_is_not_changed_by_a_later_inplace_edit():
     def zero_inplace(t, hook):
         t.zero_()
 
-    with pl.capture(model, "linear0") as cache, pl.hooks(model, [("linear0", zero_inplace)]):
+    with pl.capture(model, "linear0") as cache, pl.hooked(model, [("linear0", zero_inplace)]):
         model(x)
     assert torch.allclose(cache["linear0"], model.linear0(x))
     assert cache["linear0"].abs().sum() > 0
@@ -196,7 +196,7 @@ def test_tuple_outputs_keep_their_type_when_edited(named):
     def check(out, hook):
         kept_type.append(type(out))
 
-    with pl.hooks(model, [("split", swap)]), pl.hooks(model, [("split", check)]):
+    with pl.hooked(model, [("split", swap)]), pl.hooked(model, [("split", check)]):
         y = model(x)
     assert torch.allclose(y, -x + 10 * x)
     assert kept_type == [Pair if named else tuple]
@@ -227,7 +227,7 @@ def test_dtype_and_device_are_kept(dtype):
 def test_exception_in_with_block_leaves_no_hooks():
     model = MLP([2, 4, 1], seed=0)
     with pytest.raises(ZeroDivisionError):
-        with pl.capture(model, which="both"), pl.hooks(model, [("relu0", lambda t, h: t)]):
+        with pl.capture(model, which="both"), pl.hooked(model, [("relu0", lambda t, h: t)]):
             model(torch.zeros(1, 2))
             1 / 0
     assert hook_count(model) == 0
@@ -249,7 +249,7 @@ def test_nested_contexts_remove_only_their_own_hooks_and_keep_the_users():
     model, x = MLP([2, 4, 1], seed=0), torch.randn(4, 2)
     user_calls = []
     user_handle = model.relu0.register_forward_hook(lambda m, i, o: user_calls.append(1))
-    with pl.hooks(model, [("relu0", lambda t, h: 3 * t)]):
+    with pl.hooked(model, [("relu0", lambda t, h: 3 * t)]):
         with pl.capture(model, "relu0") as inner:
             model(x)
         # Inner capture is gone, the outer edit is still in force.
@@ -273,6 +273,40 @@ def test_bad_arguments_are_explained():
     with pytest.raises(ValueError, match="matched no module"):
         pl.resolve_names(model, lambda n: "conv" in n)
     with pytest.raises(TypeError, match="pair"):
-        with pl.hooks(model, [("relu0",)]):
+        with pl.hooked(model, [("relu0",)]):
             pass
     assert hook_count(model) == 0
+
+
+def test_module_and_function_names_never_collide():
+    """`polylens.hooks` is the module (as the README lists it); the context manager is `hooked`."""
+    import types
+
+    from polylens import hooks as module
+
+    assert isinstance(pl.hooks, types.ModuleType) and isinstance(module, types.ModuleType)
+    assert pl.hooks.hooked is pl.hooked
+    for name in pl.__all__:
+        value = getattr(pl, name)
+        if isinstance(value, types.ModuleType):
+            assert value.__name__ == f"polylens.{name}", name
+
+
+def test_hook_functions_may_take_hook_as_a_keyword():
+    model = MLP([2, 4, 2], seed=0)
+    x = torch.ones(3, 2)
+    seen = []
+
+    def transformerlens_style(t, *, hook):
+        seen.append(hook.name)
+        return 2 * t
+
+    def named(t, hook):
+        seen.append(hook.name)
+        return t
+
+    out = pl.run_with_hooks(model, x, fwd_hooks=[("relu0", transformerlens_style), ("relu0", named),
+                                                  ("relu0", lambda t, h: t)])
+    with pl.hooked(model, [("relu0", lambda t, h: 2 * t)]):
+        want = model(x)
+    assert torch.equal(out, want) and seen == ["relu0", "relu0"]

@@ -56,7 +56,7 @@ def compiled() -> nn.Module:
     "use",
     [
         lambda m: pl.capture(m, "_orig_mod.relu0").__enter__(),
-        lambda m: pl.hooks(m, [("_orig_mod.relu0", lambda t, h: 2 * t)]).__enter__(),
+        lambda m: pl.hooked(m, [("_orig_mod.relu0", lambda t, h: 2 * t)]).__enter__(),
         lambda m: pl.run_with_cache(m, X),
         lambda m: pl.run_with_hooks(m, X, fwd_hooks=[("_orig_mod.out", lambda t, h: t)]),
         lambda m: steer.add(m, steer.mean_difference(X + 1, X), 1.0, layer="_orig_mod.out").__enter__(),
@@ -103,10 +103,10 @@ def test_a_capture_object_serves_one_block_and_says_so():
 
 def test_a_hooks_object_and_a_steering_object_serve_one_block():
     model = mlp()
-    manager = pl.hooks(model, [("relu0", lambda t, h: 0 * t)])
+    manager = pl.hooked(model, [("relu0", lambda t, h: 0 * t)])
     with manager:
         model(X)
-    with pytest.raises(RuntimeError, match="call hooks"), manager:
+    with pytest.raises(RuntimeError, match="call hooked"), manager:
         pass
     adding = steer.add(model, steer.mean_difference(X + 1, X), 1.0, layer="out")
     with adding:
