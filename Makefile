@@ -26,8 +26,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_INDEX) -e ".[lab,test]"
 	@touch $@
 
+# Served from the repository root (so a notebook's links to ../docs/ open), starting at the welcome notebook.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ROOT)
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks/00_welcome.ipynb $(LAB_ROOT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -13,7 +13,7 @@ Directions in activation space::
     with add(model, d, alpha=2.0, when=dot_below(d, 0.5)):           # only where h.d < 0.5
     with add_to_projection(model, d, quantile=0.5):                  # raise h.d to the sunny median
 
-Masks in spline-code space (the seed's "flip the neurons toward the sunny
+Masks in spline-code space (the discussion's "flip the neurons toward the sunny
 mask")::
 
     mask = code_mask(sunny_codes, agreement=0.9, preacts=sunny_preacts)

@@ -117,7 +117,8 @@ def test_make_lab_serves_the_notebooks_and_runs_as_root():
         pytest.skip("make is not installed")
     dry = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     lab = [line for line in dry.splitlines() if "jupyter lab" in line]
-    assert lab and "--notebook-dir=notebooks" in lab[-1]
+    # The repository root is served, so the notebooks' links to ../docs/ open; it starts at the welcome notebook.
+    assert lab and "--ServerApp.root_dir=." in lab[-1] and "/lab/tree/notebooks/00_welcome.ipynb" in lab[-1]
     # Jupyter refuses to start as root without --allow-root (containers often run as root).
     assert ("--allow-root" in lab[-1]) == (os.geteuid() == 0)
 

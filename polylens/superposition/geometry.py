@@ -2,7 +2,7 @@
 
 Two worlds, each with its ground truth attached:
 
-- **Animals in attribute space** (seed text 002): many sparse animals, each a
+- **Animals in attribute space** (from the discussion the course grew from): many sparse animals, each a
   dense combination of a few dozen attribute directions. A dictionary finds
   the animals, but the attribute values the model's linear read-outs use are
   not carried by any single latent.
