@@ -91,12 +91,14 @@ class UnknownNameError(KeyError, ValueError):
         # KeyError would show the message in quotes; this is a sentence.
         return str(self.args[0]) if self.args else ""
 
+    @classmethod
+    def among(cls, name: str, known: Sequence[str], what: str = "module") -> UnknownNameError:
+        """The error for ``name``, with the closest of the ``known`` names suggested."""
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        shown = ", ".join(repr(k) for k in known[:12]) + (" ..." if len(known) > 12 else "")
+        return cls(f"no {what} named {name!r}.{hint} Known names: {shown}")
 
-def _unknown_name(name: str, known: Sequence[str], what: str = "module") -> UnknownNameError:
-    close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    shown = ", ".join(repr(k) for k in known[:12]) + (" ..." if len(known) > 12 else "")
-    return UnknownNameError(f"no {what} named {name!r}.{hint} Known names: {shown}")
 
 
 def resolve_names(model: nn.Module, names_filter: NamesFilter = None) -> list[str]:
@@ -132,7 +134,7 @@ def resolve_names(model: nn.Module, names_filter: NamesFilter = None) -> list[st
         )
     for name in names_filter:
         if name not in known:
-            raise _unknown_name(name, known)
+            raise UnknownNameError.among(name, known)
     wanted = set(names_filter)
     return [n for n in known if n in wanted]
 
@@ -264,7 +266,7 @@ class _Store(Mapping):
                     f"nothing recorded yet for {key!r}: run the model inside the capture block "
                     f"(and ask for which='{self._kind}' or 'both')"
                 )
-            raise _unknown_name(key, known)
+            raise UnknownNameError.among(key, known)
         values = self._data[key]
         if len(values) == 1:
             return values[0]

@@ -37,7 +37,7 @@ from torch import nn
 
 from polylens._checks import check_model as _check_model
 from polylens._checks import finite_number, real_tensor
-from polylens.hooks import NamesFilter, UnknownNameError, _unknown_name, capture, resolve_names
+from polylens.hooks import NamesFilter, UnknownNameError, capture, resolve_names
 
 __all__ = [
     "CHUNK_BYTES",
@@ -52,6 +52,7 @@ __all__ = [
     "eval_mode",
     "hamming",
     "mask",
+    "preactivations",
     "soft_code",
     "spline_code",
 ]
@@ -304,7 +305,7 @@ def _layer_slice(layers: Sequence[Layer], name: str) -> Layer:
     for layer in layers:
         if layer.name == name:
             return layer
-    raise _unknown_name(name, [l.name for l in layers], what="layer")
+    raise UnknownNameError.among(name, [l.name for l in layers], what="layer")
 
 
 # ------------------------------------------------------------ SplineCode ---
@@ -444,6 +445,17 @@ def spline_code(model: nn.Module, x: Any, names_filter: NamesFilter = None) -> S
 
     keys, sizes, _ = _each_chunk(model, x, names, 1, "a spline code", keep)
     return SplineCode(out[0], _layers(keys, sizes))
+
+
+def preactivations(model: nn.Module, x: Any, names_filter: NamesFilter = None) -> tuple[torch.Tensor, SplineCode]:
+    """Pre-activations of every ReLU-like call, in the layout of :func:`spline_code` (its numeric twin).
+
+    Returns ``(preacts (batch, neurons), code)``: ``code.bits == preacts > 0``.
+    Runs the model in eval mode, like :func:`spline_code`.
+    """
+    keys, values, _ = _run_inputs(model, x, _activation_names(model, names_filter, RELU_LIKE))
+    preacts = torch.cat(values, dim=1)
+    return preacts, SplineCode((preacts > 0).cpu().numpy(), _layers(keys, [v.shape[1] for v in values]))
 
 
 # -------------------------------------------------------------- SoftCode ---

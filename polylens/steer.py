@@ -39,16 +39,7 @@ from torch import nn
 
 from polylens._checks import finite_number, real_array, whole_number
 from polylens.hooks import HookPoint, capture, hooked, single_use
-from polylens.spline import (
-    RELU_LIKE,
-    CodeMask,
-    Layer,
-    SplineCode,
-    _activation_names,
-    _layers,
-    _run_inputs,
-    mask,
-)
+from polylens.spline import CodeMask, Layer, SplineCode, mask, preactivations
 
 __all__ = [
     "CodeDirection",
@@ -372,16 +363,6 @@ class SteeringMask(CodeMask):
         on = int(self.state.sum())
         names = ", ".join(f"{l.name}:{len(self.layer(l.name)[0])}" for l in self.layers)
         return f"SteeringMask({len(self)} units: {on} on, {len(self) - on} off; {names})"
-
-
-def preactivations(model: nn.Module, x: Any, names_filter: Any = None) -> tuple[torch.Tensor, SplineCode]:
-    """Pre-activations of every ReLU-like call, in the layout of :func:`spline_code`.
-
-    Returns ``(preacts (batch, neurons), code)``: ``code.bits == preacts > 0``.
-    """
-    keys, values, _ = _run_inputs(model, x, _activation_names(model, names_filter, RELU_LIKE))
-    preacts = torch.cat(values, dim=1)
-    return preacts, SplineCode((preacts > 0).cpu().numpy(), _layers(keys, [v.shape[1] for v in values]))
 
 
 def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
