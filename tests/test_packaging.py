@@ -132,3 +132,13 @@ def test_the_test_run_writes_inside_the_checkout(tmp_path):
                   os.environ["IPYTHONDIR"], tmp_path):
         assert Path(where).resolve().is_relative_to(root), f"{where} is outside {root}"
     assert ".test-tmp/" in (root.parent / ".gitignore").read_text().split()
+
+
+def test_importing_polylens_starts_no_plotting():
+    """The library imports pyplot only where it draws; the drawing modules still load on first use."""
+    import subprocess
+
+    code = ("import sys, polylens; assert 'matplotlib.pyplot' not in sys.modules, 'pyplot loaded'; "
+            "from polylens.superposition import plots, dictionary_plots; import polylens.superposition as sp; "
+            "assert sp.plots is plots and sp.dictionary_plots is dictionary_plots")
+    subprocess.run([sys.executable, "-c", code], check=True)

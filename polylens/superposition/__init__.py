@@ -47,7 +47,7 @@ from polylens.superposition.sae import (
     sparse_activations,
     train_sae,
 )
-from polylens.superposition import plots, sweeps
+from polylens.superposition import sweeps
 from polylens.superposition.toy import ToyModel, generate_features, hidden_to_output, train_abs_tms, train_tms
 
 __all__ = [
@@ -88,7 +88,19 @@ __all__ = [
 ]
 
 # Notebook 05: many SAEs trained in one batched loop, and their drawings.
-from polylens.superposition import dictionary_plots, dictionary_sweeps  # noqa: E402
+from polylens.superposition import dictionary_sweeps  # noqa: E402
 from polylens.superposition.dictionary_sweeps import train_sae_grid  # noqa: E402
 
 __all__ += ["dictionary_plots", "dictionary_sweeps", "train_sae_grid"]
+
+# The drawing modules import matplotlib.pyplot; they load on first use, so `import polylens`
+# (a script, a test, a server) never starts a plotting backend it does not need.
+_DRAWING = ("plots", "dictionary_plots")
+
+
+def __getattr__(name: str):
+    if name in _DRAWING:
+        import importlib
+
+        return importlib.import_module(f"polylens.superposition.{name}")
+    raise AttributeError(f"module 'polylens.superposition' has no attribute {name!r}")
