@@ -4,7 +4,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.polylens-installed
+# What a learner needs (make lab) and, on top, what the tests need (make test).
+LAB_STAMP  := $(VENV)/.polylens-lab
+TEST_STAMP := $(VENV)/.polylens-test
 # On Linux without a GPU, `make TORCH_INDEX=https://download.pytorch.org/whl/cpu lab`
 # fetches the small CPU-only PyTorch wheel instead of the CUDA one.
 TORCH_INDEX ?=
@@ -21,26 +23,31 @@ help:
 	@echo "make binder-check - build binder/'s environment and run every notebook in it"
 	@echo "make clean  - remove .venv and caches"
 
-$(STAMP): pyproject.toml
+$(LAB_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_INDEX) -e ".[lab,test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_INDEX) -e ".[lab]"
 	@touch $@
 
+$(TEST_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_INDEX) -e ".[lab,test]"
+	@touch $@ $(LAB_STAMP)
+
 # Served from the repository root (so a notebook's links to ../docs/ open), starting at the welcome notebook.
-lab: $(STAMP)
+lab: $(LAB_STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks/00_welcome.ipynb $(LAB_ROOT)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(LAB_STAMP)
 	$(BIN)/python -m benchmarks
 
 # The Binder dry run (tools/binder_check.py); `make test` runs it too (tests/binder/).
-binder-check: $(STAMP)
+binder-check: $(TEST_STAMP)
 	$(BIN)/python tools/binder_check.py
 
-notebooks-clean: $(STAMP)
+notebooks-clean: $(TEST_STAMP)
 	$(BIN)/python tools/nbclean.py notebooks/*.ipynb
 
 clean:

@@ -84,6 +84,7 @@ def test_makefile_never_installs_bare_torch():
     makefile = (ROOT / "Makefile").read_text()
     assert not re.search(r"install[^\n]*\btorch\b(?!==)", makefile)
     assert '-e ".[lab,test]"' in makefile  # torch comes from pyproject's exact pin
+    assert '-e ".[lab]"' in makefile  # make lab installs what a learner needs, not the test tools
 
 
 def test_binder_python_matches_requires_python():
