@@ -143,3 +143,9 @@ def test_importing_polylens_starts_no_plotting():
             "from polylens.superposition import plots, dictionary_plots; import polylens.superposition as sp; "
             "assert sp.plots is plots and sp.dictionary_plots is dictionary_plots")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_license_file_matches_pyproject():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert data["project"]["license"]["text"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
