@@ -298,7 +298,7 @@ def test_a_hand_edited_scene_manifest_is_a_weights_error(weights, change, phrase
 
 def test_a_scene_manifest_that_is_not_a_table_is_a_weights_error(weights):
     (weights / "manifest.json").write_text("[1, 2, 3]")
-    with pytest.raises(WeightsError, match="not a weights manifest"):
+    with pytest.raises(WeightsError, match="not a manifest of shipped files"):
         load_probes(weights)
 
 
@@ -362,3 +362,29 @@ def test_regenerating_the_sweeps_never_writes_into_the_package(tmp_path, monkeyp
     assert sweeps.main(["--only", "phase_n2"]) == 0
     assert calls == ["phase"] and (tmp_path / "superposition-data" / "phase_n2.safetensors").is_file()
     assert {p.name: p.read_bytes() for p in sweeps.DATA.iterdir()} == before
+
+
+def test_every_shipped_file_goes_through_one_checked_path(weights, sweep_data, monkeypatch):
+    """The scene weights and the superposition sweeps are found and checked by polylens.shipped alone."""
+    from polylens import shipped
+
+    calls = []
+    real = shipped.verified
+
+    def spy(folder, entries, name, **kwargs):
+        calls.append(name)
+        return real(folder, entries, name, **kwargs)
+
+    monkeypatch.setattr(shipped, "verified", spy)
+    monkeypatch.setattr("polylens.scenes.weights.verified", spy)
+    monkeypatch.setattr("polylens.superposition.sweeps.verified", spy)
+    load_probes(weights)
+    sweeps.load("phase_n2", sweep_data)
+    assert calls == ["probe_object", "probe_weather", "phase_n2"]
+    # The same hand edit gets the same diagnosis, in each loader's own error type.
+    for folder, error, load in ((weights, WeightsError, lambda: load_probes(weights)),
+                                (sweep_data, sweeps.DataError, lambda: sweeps.load("phase_n2", sweep_data))):
+        text = (folder / "manifest.json").read_text()
+        (folder / "manifest.json").write_text(text.replace('"sha256"', '"sha_256"'))
+        with pytest.raises(error, match="lacks sha256"):
+            load()

@@ -48,7 +48,8 @@ from polylens._output import output_folder
 from polylens.scenes.dataset import SceneDataset
 from polylens.scenes.networks import SceneAutoencoder, SceneProbe
 from polylens.scenes.render import OBJECTS, WEATHERS, draw_batch
-from polylens.scenes.weights import MANIFEST, WEIGHTS_DIR, save_model
+from polylens.scenes.weights import WEIGHTS_DIR, save_model
+from polylens.shipped import MANIFEST
 
 __all__ = ["DEFAULT_OUT", "DEFAULTS", "evaluate", "main", "train_autoencoder", "train_probe"]
 

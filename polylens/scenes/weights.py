@@ -16,8 +16,6 @@ folder of your own, loaded with ``load_autoencoder(DIR)``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import NamedTuple, Union
 
@@ -25,11 +23,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from polylens.scenes.networks import SceneAutoencoder, SceneProbe
+from polylens.shipped import manifest, sha256, verified
 
 __all__ = ["WEIGHTS_DIR", "Probes", "WeightsError", "load_autoencoder", "load_manifest", "load_probes", "save_model"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-MANIFEST = "manifest.json"
 RETRAIN = "python -m polylens.scenes.train"
 _CLASSES = {"SceneAutoencoder": SceneAutoencoder, "SceneProbe": SceneProbe}
 
@@ -55,79 +53,32 @@ def _retrain_hint(directory: Path) -> str:
     return f"Retrain them with `{RETRAIN} --out {directory}` (about 15 minutes on two CPU cores)."
 
 
-def sha256(path: PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_manifest(directory: PathLike | None = None) -> dict:
     """The manifest (files, sha256, architectures, seed, figures) as a dict."""
     directory = Path(directory) if directory is not None else WEIGHTS_DIR
-    path = directory / MANIFEST
-    if not path.is_file():
-        raise WeightsError(f"no {MANIFEST} in {directory}. {_retrain_hint(directory)}")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise WeightsError(f"{path} is not valid JSON ({err}). {_retrain_hint(directory)}") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), dict):
-        raise WeightsError(f"{path} is not a weights manifest (no \"models\" table). {_retrain_hint(directory)}")
-    return manifest
-
-
-def _entry(manifest: dict, name: str, directory: Path) -> dict:
-    """The manifest's entry for ``name``, checked field by field: a hand edit is named, not a KeyError."""
-    entry = manifest["models"].get(name)
-    if entry is None:
-        raise WeightsError(f"the manifest in {directory} lists no model {name!r}. {_retrain_hint(directory)}")
-    problem = None
-    if not isinstance(entry, dict):
-        problem = f"is a {type(entry).__name__}, not a table"
-    else:
-        missing = [k for k in ("file", "sha256", "class", "config") if k not in entry]
-        file = entry.get("file")
-        if missing:
-            problem = f"lacks {', '.join(missing)}"
-        elif not isinstance(file, str) or not file or Path(file).name != file:
-            problem = f"names the file {file!r}; it must be a file name in that folder, e.g. '{name}.safetensors'"
-        elif not isinstance(entry["sha256"], str):
-            problem = f"has sha256 {entry['sha256']!r}; it must be a hex string"
-        elif entry["class"] not in _CLASSES:
-            problem = f"has class {entry['class']!r}; it must be one of {sorted(_CLASSES)}"
-        elif not isinstance(entry["config"], dict) or not all(isinstance(k, str) for k in entry["config"]):
-            problem = f"has config {entry['config']!r}; it must be a table of constructor arguments"
-    if problem:
-        raise WeightsError(f"the manifest entry for {name!r} in {directory} {problem}: the manifest was edited "
-                           f"by hand or damaged. {_retrain_hint(directory)}")
-    return entry
+    manifest(directory, error=WeightsError, hint=_retrain_hint(directory), table="models")  # checks its shape
+    return manifest(directory, error=WeightsError, hint=_retrain_hint(directory))
 
 
 def _load(name: str, directory: PathLike | None) -> torch.nn.Module:
     directory = Path(directory) if directory is not None else WEIGHTS_DIR
-    entry = _entry(load_manifest(directory), name, directory)
-    path = directory / entry["file"]
-    if not path.is_file():
-        raise WeightsError(f"weight file {path} is missing. {_retrain_hint(directory)}")
-    found = sha256(path)
-    if found != entry["sha256"]:
-        raise WeightsError(
-            f"weight file {path} is corrupt or altered: its sha256 is {found[:12]}..., "
-            f"the manifest expects {entry['sha256'][:12]}.... {_retrain_hint(directory)}"
-        )
+    hint = _retrain_hint(directory)
+    models = manifest(directory, error=WeightsError, hint=hint, table="models")
+    path, entry = verified(directory, models, name, error=WeightsError, hint=hint, fields=("class", "config"))
+    if entry["class"] not in _CLASSES or not isinstance(entry["config"], dict) \
+            or not all(isinstance(k, str) for k in entry["config"]):
+        raise WeightsError(f"the manifest entry for {name!r} in {directory} has class {entry['class']!r} and config "
+                           f"{entry['config']!r}; the class must be one of {sorted(_CLASSES)} and the config a table "
+                           f"of constructor arguments: the manifest was edited by hand or damaged. {hint}")
     try:
         model = _CLASSES[entry["class"]](**entry["config"])
     except (TypeError, ValueError) as err:
         raise WeightsError(f"the manifest in {directory} gives {entry['class']} the config {entry['config']}, which "
-                           f"it does not take ({err}): the manifest was edited by hand. "
-                           f"{_retrain_hint(directory)}") from None
+                           f"it does not take ({err}): the manifest was edited by hand. {hint}") from None
     try:
         model.load_state_dict(load_file(path), strict=True)
     except RuntimeError as err:
-        raise WeightsError(f"{path} does not fit {entry['class']}({entry['config']}): {err}. "
-                           f"{_retrain_hint(directory)}") from None
+        raise WeightsError(f"{path} does not fit {entry['class']}({entry['config']}): {err}. {hint}") from None
     return model.eval()
 
 

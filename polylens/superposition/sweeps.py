@@ -24,7 +24,6 @@ the same torch version and thread count give the same bytes.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
@@ -32,13 +31,13 @@ import torch
 from safetensors import SafetensorError
 
 from polylens._output import output_folder
+from polylens.shipped import MANIFEST, manifest, sha256, verified
 from polylens.superposition.toy import ToyModel, train_tms
 
 __all__ = ["DSTAR", "PHASE", "DATA", "DataError", "dstar_sweep", "phase_diagram_n2", "phase_of", "load", "sha256",
            "main"]
 
 DATA = Path(__file__).parent / "data"
-MANIFEST = "manifest.json"
 
 # Feature probabilities from dense (1) to very sparse, log-spaced.
 DSTAR = dict(n_features=200, n_hidden=20, n_settings=20, p_min=1e-3, steps=4000, lr=1e-2, batch_size=1024, seed=0)
@@ -123,49 +122,20 @@ def phase_of(model: ToyModel, n_density: int = PHASE["n_density"], n_importance:
 # ----------------------------------------------------------------------------- files
 
 
-def sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def load(name: str, data: str | Path = DATA) -> ToyModel:
     """Load shipped sweep ``name`` ("dstar" or "phase_n2"), refusing a file whose sha256 is not the manifest's."""
     data = Path(data)
-    manifest = _manifest(data)
-    if name not in manifest:
-        raise KeyError(f"no shipped sweep {name!r}; known: {', '.join(sorted(manifest))}")
-    entry = manifest[name]
-    file = entry.get("file") if isinstance(entry, dict) else None
-    if not (isinstance(file, str) and file and Path(file).name == file and isinstance(entry.get("sha256"), str)):
-        raise DataError(f"the manifest entry for {name!r} in {data} needs a file name and its sha256 string; got "
-                        f"{entry!r}: the manifest was edited by hand or damaged. {_restore_hint(data)}")
-    path = data / file
-    if not path.is_file():
-        raise DataError(f"the sweep file {path} is missing. {_restore_hint(data)}")
-    got = sha256(path)
-    if got != entry["sha256"]:
-        raise DataError(
-            f"{path.name} does not match its manifest (sha256 {got[:12]}..., expected {entry['sha256'][:12]}...): "
-            f"the file is corrupted or was changed. {_restore_hint(data)}"
-        )
+    hint = _restore_hint(data)
+    sweeps = manifest(data, error=DataError, hint=hint)
+    if name not in sweeps:
+        raise KeyError(f"no shipped sweep {name!r}; known: {', '.join(sorted(sweeps))}")
+    path, _ = verified(data, sweeps, name, error=DataError, hint=hint)
     try:
         return ToyModel.load(path)
     except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as err:
         # safetensors' own error, a missing tensor, a shape that does not unpack, weights that do not fit
         raise DataError(f"{path} matches its manifest but does not hold a toy model ({type(err).__name__}: "
-                        f"{err}). {_restore_hint(data)}") from None
-
-
-def _manifest(data: Path) -> dict:
-    path = data / MANIFEST
-    if not path.is_file():
-        raise DataError(f"no {MANIFEST} in {data}. {_restore_hint(data)}")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is not valid JSON ({err}). {_restore_hint(data)}") from None
-    if not isinstance(manifest, dict):
-        raise DataError(f"{path} is not a sweep manifest (a table of sweep names). {_restore_hint(data)}")
-    return manifest
+                        f"{err}). {hint}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                              load_hint="sweeps.load('dstar', '{folder}')")
     args.out.mkdir(parents=True, exist_ok=True)
     path_m = args.out / MANIFEST
-    manifest = json.loads(path_m.read_text()) if path_m.exists() else {}
+    table = json.loads(path_m.read_text()) if path_m.exists() else {}
     jobs = {"dstar": (dstar_sweep, DSTAR), "phase_n2": (phase_diagram_n2, PHASE)}
     for name, (train, cfg) in jobs.items():
         if args.only and name != args.only:
@@ -189,10 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         model = train(progress=True)
         path = args.out / f"{name}.safetensors"
         model.save(path)
-        manifest[name] = {"file": path.name, "sha256": sha256(path), "config": cfg,
-                          "torch": torch.__version__, "threads": torch.get_num_threads()}
+        table[name] = {"file": path.name, "sha256": sha256(path), "config": cfg,
+                       "torch": torch.__version__, "threads": torch.get_num_threads()}
         print(f"{name}: wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
-    path_m.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    path_m.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
     return 0
 
 
