@@ -49,7 +49,7 @@ from polylens.scenes.weights import Probes
 from polylens.spline import spline_code
 from polylens.superposition.sae import train_sae
 
-__all__ = ["CHANCE", "METHODS", "Method", "Scenes", "Table", "chance_pictures", "evaluate", "geometry", "mask_maps", "prepare",
+__all__ = ["CHANCE", "METHODS", "Method", "Scenes", "Table", "chance_pictures", "evaluate", "gated", "geometry", "mask_maps", "prepare",
            "probe_verdict", "reference_error", "run", "scenes", "score", "training_pairs", "training_scenes"]
 
 SUNNY = "sunny"
@@ -168,20 +168,44 @@ def _acts(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def _prepare_add(model, layer, sunny, other, kind):
+def _direction(model, layer, sunny, other):
     d = steer.mean_difference(_acts(model, sunny, layer), _acts(model, other, layer), layer=layer)
-    gap = float(d.projections.mean() - d.baseline.mean())
-    if kind == "add":
-        return Method("add", layer, lambda m, s: steer.add(m, d, alpha=s * gap),
-                      "h + strength * gap * d, gap = mean sunny minus mean other projection", {"direction": d})
-    if kind == "add_if_below":
-        threshold = float((d.projections.mean() + d.baseline.mean()) / 2)
-        return Method("add_if_below", layer,
-                      lambda m, s: steer.add(m, d, alpha=s * gap, when=steer.dot_below(d, threshold)),
-                      "the same, only where h.d is below the midpoint between the two means",
-                      {"direction": d, "threshold": threshold})
-    return Method("to_quantile", layer,
-                  lambda m, s: steer.add_to_projection(m, d, quantile=float(np.clip(s, 0, 1))),
+    return d, float(d.projections.mean() - d.baseline.mean())
+
+
+def _prepare_add(model, layers, sunny, other):
+    d, gap = _direction(model, layers[-1], sunny, other)
+    return Method("add", d.layer, lambda m, s: steer.add(m, d, alpha=s * gap),
+                  "h + strength * gap * d, gap = mean sunny minus mean other projection", {"direction": d, "gap": gap})
+
+
+def gated(method: Method, threshold: float) -> Method:
+    """``method`` (an "add_if_below" from :func:`prepare`) with its gate at ``threshold`` instead.
+
+    Only pictures whose projection ``h.d`` is below ``threshold`` are steered.
+    """
+    if not isinstance(method, Method) or "threshold" not in method.parts:
+        raise TypeError("gated takes an 'add_if_below' method from compose.prepare")
+    threshold = finite_number(threshold, "threshold")
+    d, gap = method.parts["direction"], method.parts["gap"]
+    return Method(method.name, method.layer,
+                  lambda m, s: steer.add(m, d, alpha=s * gap, when=steer.dot_below(d, threshold)),
+                  f"the same as add, only where h.d is below {threshold:g}",
+                  {**method.parts, "threshold": threshold})
+
+
+def _prepare_add_if_below(model, layers, sunny, other):
+    d, gap = _direction(model, layers[-1], sunny, other)
+    midpoint = float((d.projections.mean() + d.baseline.mean()) / 2)
+    plain = Method("add_if_below", d.layer, None, "", {"direction": d, "gap": gap, "threshold": midpoint})
+    method = gated(plain, midpoint)
+    method.note = "the same as add, only where h.d is below the midpoint between the two means"
+    return method
+
+
+def _prepare_to_quantile(model, layers, sunny, other):
+    d, _ = _direction(model, layers[-1], sunny, other)
+    return Method("to_quantile", d.layer, lambda m, s: steer.add_to_projection(m, d, quantile=float(np.clip(s, 0, 1))),
                   "raise h.d to the strength-quantile of the sunny projections", {"direction": d})
 
 
@@ -250,7 +274,18 @@ def _prepare_transport(model, layer, sunny, other):
                   "one map per starting weather, picked by the input's own code", {"transport": plan})
 
 
-METHODS = ("add", "add_if_below", "to_quantile", "mask", "pathway_mask", "code_direction", "sae_feature", "transport")
+# One builder per method name: (model, layers, sunny, other) -> Method.
+_BUILDERS = {
+    "add": _prepare_add,
+    "add_if_below": _prepare_add_if_below,
+    "to_quantile": _prepare_to_quantile,
+    "mask": lambda model, layers, sunny, other: _prepare_mask(model, layers[-1:], sunny, "mask"),
+    "pathway_mask": lambda model, layers, sunny, other: _prepare_mask(model, layers, sunny, "pathway_mask"),
+    "code_direction": lambda model, layers, sunny, other: _prepare_mask(model, layers, sunny, "code_direction", other),
+    "sae_feature": lambda model, layers, sunny, other: _prepare_sae(model, layers[-1], sunny, other),
+    "transport": lambda model, layers, sunny, other: _prepare_transport(model, layers[-1], sunny, other),
+}
+METHODS = tuple(_BUILDERS)
 
 
 def prepare(model: nn.Module, method: str, layers: Sequence[str], sunny: torch.Tensor,
@@ -267,15 +302,7 @@ def prepare(model: nn.Module, method: str, layers: Sequence[str], sunny: torch.T
     layers = [layers] if isinstance(layers, str) else list(layers)
     if not layers:
         raise ValueError(f"layers must name at least one module, e.g. [{SceneAutoencoder.BOTTLENECK!r}]")
-    if method in ("add", "add_if_below", "to_quantile"):
-        return _prepare_add(model, layers[-1], sunny, other, method)
-    if method == "sae_feature":
-        return _prepare_sae(model, layers[-1], sunny, other)
-    if method == "transport":
-        return _prepare_transport(model, layers[-1], sunny, other)
-    if method == "mask":
-        return _prepare_mask(model, layers[-1:], sunny, "mask")
-    return _prepare_mask(model, layers, sunny, method if method == "code_direction" else "pathway_mask", other)
+    return _BUILDERS[method](model, layers, sunny, other)
 
 
 # ---------------------------------------------------------------- scoring ---

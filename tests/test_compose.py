@@ -205,3 +205,21 @@ def test_geometry_measures_where_a_move_lands(nets):
     mask = compose.prepare(ae, "pathway_mask", list(SceneAutoencoder.PATHWAY), sunny, other)
     with pytest.raises(ValueError, match="bottleneck"):
         compose.geometry(ae, data, {"mask": (mask, 1.0)}, add.parts["direction"])
+
+
+def test_a_gate_moved_by_gated_is_the_one_prepare_builds(nets):
+    ae, probes = nets
+    sunny, other = compose.training_scenes(2)
+    method = compose.prepare(ae, "add_if_below", [SceneAutoencoder.BOTTLENECK], sunny, other)
+    x = compose.scenes("test", 1).images
+    with torch.no_grad():
+        with method.context(ae, 2.0):
+            built = ae(x)
+        with compose.gated(method, method.parts["threshold"]).context(ae, 2.0):
+            same = ae(x)
+        with compose.gated(method, -1e9).context(ae, 2.0):  # every picture is above: nothing is steered
+            closed = ae(x)
+        plain = ae(x)
+    assert torch.equal(built, same) and torch.equal(closed, plain)
+    with pytest.raises(TypeError, match="add_if_below"):
+        compose.gated(compose.prepare(ae, "add", [SceneAutoencoder.BOTTLENECK], sunny, other), 0.0)

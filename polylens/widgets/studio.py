@@ -23,9 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from polylens import steer
 from polylens._checks import whole_number
-from polylens.compose import Method, reference_error, scenes, score
+from polylens.compose import Method, gated, reference_error, scenes, score
 from polylens.hooks import capture
 from polylens.judge import describe
 from polylens.scenes import OBJECTS, WEATHERS, Probes
@@ -132,9 +131,7 @@ class SunnyDuckStudio:
     def _context(self, method: Method, strength: float, threshold: float | None):
         if threshold is None:
             return method.context(self.ae, strength)
-        d = method.parts["direction"]
-        gap = float(d.projections.mean() - d.baseline.mean())
-        return steer.add(self.ae, d, alpha=strength * gap, when=steer.dot_below(d, threshold))
+        return gated(method, threshold).context(self.ae, strength)
 
     # -------------------------------------------------------------- view ---
 
