@@ -22,7 +22,9 @@ from torch import nn
 
 from polylens._checks import finite_number, real_array, whole_number
 from polylens.hooks import capture
-from polylens.regions import Regions, _check_plane, _float64_copy, _relu_calls
+from polylens.regions import Regions
+from polylens.regions.slices import check_plane
+from polylens.regions.support import float64_copy, relu_calls
 
 __all__ = ["decision_boundary", "level_set", "neuron_boundaries", "preactivations_at_vertices"]
 
@@ -69,14 +71,14 @@ def preactivations_at_vertices(
     copies of real ones).
     """
     _check_regions(regions)
-    origin, u, v, _ = _check_plane(origin, u, v, regions.extent)
+    origin, u, v, _ = check_plane(origin, u, v, regions.extent)
     n, w = regions.verts.shape[:2]
     st = np.where(np.arange(w)[None, :, None] < regions.counts[:, None, None], regions.verts, regions.verts[:, :1])
     st = torch.as_tensor(st.reshape(-1, 2))
     x = origin + st[:, :1] * u.reshape(1, -1) + st[:, 1:] * v.reshape(1, -1)
     x = x.reshape(-1, *origin.shape)
-    model64 = _float64_copy(model)
-    _relu_calls(model64, origin)  # says so if the plane does not fit the model's input
+    model64 = float64_copy(model)
+    relu_calls(model64, origin)  # says so if the plane does not fit the model's input
     layers = [layer.name for layer in regions.codes.layers]
     modules = sorted({name.split("#")[0] for name in layers})
     with torch.no_grad(), capture(model64, modules, which="input") as cache:

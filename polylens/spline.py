@@ -51,6 +51,7 @@ __all__ = [
     "agreement",
     "eval_mode",
     "hamming",
+    "layout",
     "mask",
     "preactivations",
     "soft_code",
@@ -287,9 +288,10 @@ def _run_inputs(model: nn.Module, x: Any, names: list[str]) -> tuple[list[str], 
     return keys, out, owners
 
 
-def _layers(keys: Sequence[str], sizes: Sequence[int]) -> tuple[Layer, ...]:
-    stops = np.cumsum(sizes).tolist()
-    return tuple(Layer(k, stop - n, stop) for k, n, stop in zip(keys, sizes, stops))
+def layout(names: Sequence[str], sizes: Sequence[int]) -> tuple[Layer, ...]:
+    """The code layout of layers ``names`` with ``sizes`` units each: consecutive column ranges."""
+    stops = np.cumsum(sizes).tolist() if len(sizes) else []
+    return tuple(Layer(k, stop - n, stop) for k, n, stop in zip(names, sizes, stops))
 
 
 def _rows(index: Any, n: int) -> Any:
@@ -444,7 +446,7 @@ def spline_code(model: nn.Module, x: Any, names_filter: NamesFilter = None) -> S
             start += p.shape[1]
 
     keys, sizes, _ = _each_chunk(model, x, names, 1, "a spline code", keep)
-    return SplineCode(out[0], _layers(keys, sizes))
+    return SplineCode(out[0], layout(keys, sizes))
 
 
 def preactivations(model: nn.Module, x: Any, names_filter: NamesFilter = None) -> tuple[torch.Tensor, SplineCode]:
@@ -455,7 +457,7 @@ def preactivations(model: nn.Module, x: Any, names_filter: NamesFilter = None) -
     """
     keys, values, _ = _run_inputs(model, x, _activation_names(model, names_filter, RELU_LIKE))
     preacts = torch.cat(values, dim=1)
-    return preacts, SplineCode((preacts > 0).cpu().numpy(), _layers(keys, [v.shape[1] for v in values]))
+    return preacts, SplineCode((preacts > 0).cpu().numpy(), layout(keys, [v.shape[1] for v in values]))
 
 
 # -------------------------------------------------------------- SoftCode ---
@@ -554,7 +556,7 @@ def soft_code(model: nn.Module, x: Any, names_filter: NamesFilter = None) -> Sof
             start += p.shape[1]
 
     keys, sizes, _ = _each_chunk(model, x, names, 8, "a soft code", keep)
-    return SoftCode(out[0], _layers(keys, sizes))
+    return SoftCode(out[0], layout(keys, sizes))
 
 
 # --------------------------------------------------------------- hamming ---

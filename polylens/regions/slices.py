@@ -1,0 +1,547 @@
+"""Exact polygons of a 2D slice of a ReLU network's input (or activation) space.
+
+On the plane ``x(s, t) = origin + s * u + t * v`` the network cuts the
+rectangle ``extent`` into convex polygons, one per spline code; on each the
+output is one affine map of (s, t). Layers are processed in execution order:
+at each layer, one batched forward pass of the distinct polygon vertices
+gives every neuron's exact pre-activation there, and each polygon is split
+by every neuron whose sign changes across it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from polylens import spline as _spline
+from polylens._checks import finite_number, real_array
+from polylens.regions.polygons import affine_fit, areas, centroids, split
+from polylens.regions.support import check_reach, float64_copy, outputs, point, pre_activations, relu_calls, rows_per_pass
+from polylens.spline import SplineCode, layout, refuse_if_too_big
+
+__all__ = ["Regions", "check_plane", "slice_regions"]
+
+# A pre-activation within _ON_LINE * (its largest |value| on the slice) of 0
+# at a vertex counts as exactly 0 there: the vertex is on the unit's line.
+# Rounding in a float64 forward pass is ~1e-16 of that scale, so this keeps
+# a line through a vertex (or three lines through one point) from cutting
+# off slivers made of rounding, and moves no line by more than ~1e-12 of
+# the slice.
+_ON_LINE = 1e-12
+# A cut whose smaller piece is below min_area is skipped only if that piece
+# is also thinner than _THIN * (diagonal of the extent): small pieces that
+# are not thin (a boundary clipping a corner) are real regions, exactly
+# representable, and merging them would break the affine map of their parent.
+_THIN = 1e-10
+
+# ----------------------------------------------------------- the slicer ---
+
+
+class _Buffers:
+    """Growable polygon storage; capacity doubles so appends stay cheap."""
+
+    def __init__(self, verts: np.ndarray, counts: np.ndarray, n_bits: int) -> None:
+        self.n = len(counts)
+        cap = max(64, 2 * self.n)
+        self.verts = np.zeros((cap, max(8, verts.shape[1]), 2))
+        self.verts[: self.n, : verts.shape[1]] = verts
+        self.counts = np.zeros(cap, dtype=np.int64)
+        self.counts[: self.n] = counts
+        self.root = np.zeros(cap, dtype=np.int64)  # polygon index at the start of this layer
+        self.root[: self.n] = np.arange(self.n)
+        self.created = np.full(cap, -1, dtype=np.int64)
+        self.bits = np.zeros((cap, n_bits), dtype=bool)
+        # For the size check in append: bytes of the answer per region, and where we are.
+        self.region_bytes, self.where = 0, ""
+
+    def start_layer(self, n_bits: int) -> None:
+        """Fresh bits for the next layer; roots are now the current polygons."""
+        cap = len(self.counts)
+        self.root = np.zeros(cap, dtype=np.int64)
+        self.root[: self.n] = np.arange(self.n)
+        self.bits = np.zeros((cap, n_bits), dtype=bool)
+
+    def _grow(self, rows: int, width: int) -> None:
+        cap, w = self.verts.shape[:2]
+        new_cap = max(cap, 1 << int(np.ceil(np.log2(max(rows, 1)))))
+        new_w = max(w, width)
+        if new_cap == cap and new_w == w:
+            return
+        verts = np.zeros((new_cap, new_w, 2))
+        verts[: self.n, :w] = self.verts[: self.n]
+        self.verts = verts
+        for name in ("counts", "root", "created", "bits"):
+            old = getattr(self, name)
+            new = np.zeros((new_cap,) + old.shape[1:], dtype=old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
+
+    def put(self, idx: np.ndarray, verts: np.ndarray, counts: np.ndarray) -> None:
+        self._grow(self.n, verts.shape[1])
+        self.verts[idx, : verts.shape[1]] = verts
+        self.counts[idx] = counts
+
+    def append(self, parents: np.ndarray, verts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        rows = self.n + len(parents)
+        refuse_if_too_big(
+            float(rows) * self.region_bytes,
+            f"the regions of this slice (over {rows:,} regions {self.where}, and more to come; "
+            f"~{self.region_bytes:,} bytes each for the code, polygon and affine map)",
+            "pass a smaller extent (a quarter of the area has roughly a quarter of the regions), "
+            "or slice a smaller network",
+        )
+        new = np.arange(self.n, rows)
+        self._grow(self.n + len(parents), verts.shape[1])
+        self.n += len(parents)
+        self.verts[new, : verts.shape[1]] = verts
+        self.counts[new] = counts
+        self.root[new] = self.root[parents]
+        self.bits[new] = self.bits[parents]
+        return new
+
+
+def unique_vertices(buf: _Buffers, extent: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct vertices (points, 2), and (n, w) indices of each polygon's vertices into them.
+
+    Neighbouring polygons share vertices, so forwarding each distinct point
+    once is 2-4x cheaper than forwarding every polygon's vertex list. Two
+    copies of one vertex differ only by rounding; coordinates are snapped to
+    2^-44 of the extent to find them (a copy missed is only forwarded twice).
+    Padding entries repeat the polygon's first vertex.
+    """
+    n = buf.n
+    counts = buf.counts[:n]
+    w = int(counts.max())
+    valid = np.arange(w)[None, :] < counts[:, None]
+    verts = np.where(valid[..., None], buf.verts[:n, :w], buf.verts[:n, :1])
+    s0, s1, t0, t1 = extent
+    key = np.round((verts[..., 0] - s0) / (s1 - s0) * 2.0**44) + 1j * np.round((verts[..., 1] - t0) / (t1 - t0) * 2.0**44)
+    _, first, inverse = np.unique(key.ravel(), return_index=True, return_inverse=True)
+    return verts.reshape(-1, 2)[first], inverse.reshape(n, w)
+
+
+@dataclass
+class _Cuts:
+    """The (polygon, neuron) pairs where a neuron's line cuts a polygon, one entry per pair.
+
+    ``poly`` (k,) polygon index; ``grad`` (k, 2), ``level`` (k,) and ``centre`` (k, 2): the
+    neuron's pre-activation on that polygon, ``level + grad . (x - centre)``; ``tol`` (k,):
+    values this close to 0 count as on the line.
+    """
+
+    poly: np.ndarray
+    grad: np.ndarray
+    level: np.ndarray
+    centre: np.ndarray
+    tol: np.ndarray
+
+    def __getitem__(self, sl: slice) -> _Cuts:
+        return _Cuts(self.poly[sl], self.grad[sl], self.level[sl], self.centre[sl], self.tol[sl])
+
+
+def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
+    """Which neuron lines cut which polygons, and the affine pre-activation on each cut pair.
+
+    pre (points, neurons) at the distinct vertices, index (n, w) as from
+    :func:`unique_vertices`. Returns the initial bits (n, neurons) and, per
+    cut pair sorted by neuron: neuron, polygon, gradient (2,), level and
+    centre (2,) of the pair's affine map, and the pair's on-the-line
+    tolerance (see _ON_LINE). A polygon is cut only if some vertex is
+    clearly positive and some clearly negative; otherwise its bit is
+    whether some vertex is clearly positive.
+    """
+    n, w = index.shape
+    tol = _ON_LINE * np.abs(pre).max(axis=0, initial=0.0)  # (neurons,)
+    on = np.empty((n, pre.shape[1]), dtype=bool)
+    cut = np.empty((n, pre.shape[1]), dtype=bool)
+    step = max(1, (1 << 22) // (w * pre.shape[1]))  # ~32 MiB gathered at a time
+    for i in range(0, n, step):
+        vals = pre[index[i : i + step]]
+        hi, lo = vals.max(axis=1), vals.min(axis=1)
+        on[i : i + step] = hi > tol
+        cut[i : i + step] = (lo < -tol) & (hi > tol)
+    neuron, poly = np.nonzero(cut.T)
+    del cut
+    counts = buf.counts[poly]
+    wc = int(counts.max(initial=1))
+    # The fit makes several (pairs, wc, 2) float64 temporaries: fit a chunk of pairs at a
+    # time (each pair's fit is its own, so the maps are those of one pass).
+    grad, level, centre = np.empty((len(poly), 2)), np.empty(len(poly)), np.empty((len(poly), 2))
+    step = max(1, _spline.CHUNK_BYTES // (100 * wc))
+    for i in range(0, len(poly), step):
+        sl = slice(i, i + step)
+        values = pre[index[poly[sl], :wc], neuron[sl, None]][..., None]
+        g, lv, c = affine_fit(buf.verts[poly[sl], :wc], counts[sl], values)
+        grad[sl], level[sl], centre[sl] = g[:, 0], lv[:, 0], c
+    return on, neuron, _Cuts(poly, grad, level, centre, tol[neuron])
+
+
+def _apply_neuron(buf: _Buffers, j: int, layer: int, cuts: _Cuts, start_n: int, min_area: float,
+                  min_width: float) -> None:
+    """Split every polygon descending from ``cuts.poly`` by neuron j's line.
+
+    Values within ``cuts.tol`` of 0 count as 0 (the vertex is on the line), so
+    near-touches never make a piece; a piece below ``min_area`` that is also
+    thinner than ``min_width`` is rounding, and its cut is skipped.
+    """
+    polys, grad, level, centre, tol = cuts.poly, cuts.grad, cuts.level, cuts.centre, cuts.tol
+    lookup = np.full(start_n, -1, dtype=np.int64)
+    lookup[polys] = np.arange(len(polys))
+    later = np.arange(start_n, buf.n)
+    later = later[lookup[buf.root[start_n : buf.n]] >= 0]
+    cand = np.concatenate([polys, later])  # the in-place child keeps its parent's index
+    k = lookup[buf.root[cand]]
+    counts = buf.counts[cand]
+    w = int(counts.max())
+    verts = buf.verts[cand, :w]
+    f = np.einsum("mwi,mi->mw", verts - centre[k][:, None], grad[k]) + level[k][:, None]
+    f[np.abs(f) <= tol[k][:, None]] = 0.0
+    valid = np.arange(w)[None, :] < counts[:, None]
+    pos = (valid & (f > 0)).any(axis=1)
+    cut = pos & (valid & (f < 0)).any(axis=1)
+    buf.bits[cand, j] = pos
+    if not cut.any():
+        return
+    idx = cand[cut]
+    fc = f[cut]
+    pv, pc, nv, nc = split(verts[cut], counts[cut], fc)
+    a_pos, a_neg = np.abs(areas(pv, pc)), np.abs(areas(nv, nc))
+    # A piece both tiny and thin is rounding, not a region: keep the parent
+    # whole, on the side of its larger part. Widths are distances from the line.
+    norm = np.hypot(grad[k[cut], 0], grad[k[cut], 1])  # no overflow for gradients near 1e200
+    w_pos = np.where(valid[cut], fc, 0.0).max(axis=1) / norm
+    w_neg = -np.where(valid[cut], fc, 0.0).min(axis=1) / norm
+    real = ((a_pos >= min_area) | (w_pos >= min_width)) & ((a_neg >= min_area) | (w_neg >= min_width))
+    buf.bits[idx[~real], j] = a_pos[~real] >= a_neg[~real]
+    idx, pv, pc, nv, nc = idx[real], pv[real], pc[real], nv[real], nc[real]
+    if not len(idx):
+        return
+    buf.put(idx, pv, pc)
+    buf.created[idx] = layer
+    new = buf.append(idx, nv, nc)
+    buf.bits[new, j] = False
+    buf.created[new] = layer
+
+
+def check_plane(origin, u, v, extent) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple]:
+    origin, u, v = point(origin, "origin"), point(u, "u"), point(v, "v")
+    if not origin.shape == u.shape == v.shape:
+        raise ValueError(
+            f"origin, u and v must have one shape (the model's input without batch), got "
+            f"{tuple(origin.shape)}, {tuple(u.shape)}, {tuple(v.shape)}"
+        )
+    if origin.numel() == 0:
+        raise ValueError("origin, u and v are empty; they need the model's input shape, e.g. (2,) for MLP([2, ...])")
+    if not (u.abs().max() > 0 and v.abs().max() > 0):
+        raise ValueError("u and v must be nonzero directions (e.g. two orthogonal unit vectors)")
+    # Scale-free: each direction divided by its largest entry, so huge or tiny ones neither overflow nor vanish.
+    un, vn = u / u.abs().max(), v / v.abs().max()
+    uu, vv, uv = float((un * un).sum()), float((vn * vn).sum()), float((un * vn).sum())
+    if uu * vv - uv * uv <= 1e-12 * uu * vv:
+        raise ValueError("u and v must be linearly independent (e.g. two orthogonal directions)")
+    ext = tuple(float(e) for e in real_array(extent, "extent").ravel())
+    if len(ext) != 4 or not np.all(np.isfinite(ext)) or not (ext[0] < ext[1] and ext[2] < ext[3]):
+        raise ValueError(f"extent must be finite (s0, s1, t0, t1) with s0 < s1 and t0 < t1, got {extent}")
+    sides = (ext[1] - ext[0], ext[3] - ext[2])
+    if not all(1e-100 <= side <= 1e100 for side in sides):
+        # Beyond these, squared lengths in the polygon geometry overflow or vanish in float64.
+        raise ValueError(f"extent {extent} has sides of {sides[0]:.3g} and {sides[1]:.3g}; choose sides between 1e-100 and 1e100")
+    return origin, u, v, ext
+
+
+
+
+def slice_regions(
+    model: nn.Module,
+    origin: Any,
+    u: Any,
+    v: Any,
+    extent: Sequence[float] = (-1.0, 1.0, -1.0, 1.0),
+    *,
+    min_area: float = 1e-12,
+) -> Regions:
+    """Exact linear regions of ``model`` on the plane ``origin + s u + t v``.
+
+    Args:
+        model: an ``nn.Module`` built from Linear, Conv, BatchNorm (run in
+            eval mode), AvgPool, Flatten, Dropout, Identity, residual
+            additions and ReLU/LeakyReLU modules. A float64 eval-mode copy
+            is used; ``model`` itself is not changed.
+        origin, u, v: the model's input shape without the batch dimension:
+            (d,) for an MLP, (C, H, W) images for a conv net. u and v must be
+            linearly independent.
+        extent: (s0, s1, t0, t1), the rectangle of plane coordinates.
+        min_area: a cut that would leave a piece smaller than
+            ``min_area * (s1 - s0) * (t1 - t0)`` and also thinner than 1e-10
+            of the extent's diagonal (its vertices' distance from the cut
+            line) is skipped, the piece merged into its neighbour: such
+            slivers come from rounding. Small pieces that are not thin
+            (a boundary clipping a corner) are kept.
+
+    Tolerances: a pre-activation within 1e-12 of its largest absolute
+    value on the slice counts as exactly 0 at a vertex (the vertex is on the
+    line), so lines through vertices, or several lines through one point,
+    make no rounding slivers; boundaries move by at most ~1e-12 of the
+    slice. Regions thinner than ~1e-10 of the extent may therefore be
+    merged into a neighbour (their code is the neighbour's). The affine
+    maps interpolate three well-spread vertices of each polygon, so they
+    stay accurate on long thin slivers (e.g. between two nearly identical
+    units).
+
+    Returns:
+        :class:`Regions`: one convex polygon per spline code, with codes,
+        areas and the affine map of the output on each. With no ReLU-like
+        module the network is affine and the whole rectangle is one region.
+
+    Memory: vertices go through the model in chunks (about
+    ``polylens.spline.CHUNK_BYTES`` of activations each), and the
+    enumeration stops with a ValueError as soon as the regions found so far
+    would take more than ``polylens.spline.MAX_RESULT_BYTES`` (each region
+    keeps a bool per unit, its polygon and its affine map): a 2-512-512 MLP
+    has ~440,000 regions on [-6, 6]^2, ~0.5 GB.
+
+    Raises:
+        ValueError: for smooth activations, MaxPool, attention, unknown
+            layers with parameters, bad planes or extents; or if the output
+            turns out not to be affine on a region (a functional nonlinearity
+            such as F.relu hidden in ``forward``, or a numerical failure,
+            which is a bug to report).
+    """
+    model64 = float64_copy(model)
+    origin, u, v, ext = check_plane(origin, u, v, extent)
+    if finite_number(min_area, "min_area") < 0:
+        raise ValueError(f"min_area must be >= 0 (a fraction of the slice's area, e.g. 1e-12), got {min_area}")
+    s0, s1, t0, t1 = ext
+    keys, modules, sizes = relu_calls(model64, origin)
+    rows = rows_per_pass(model64, origin)
+    rect = np.array([[[s0, t0], [s1, t0], [s1, t1], [s0, t1]]])
+    check_reach(model64, _plane(origin, u, v)(rect[0]), "the slice (origin + s u + t v over the extent)", rows)
+    buf = _Buffers(rect, np.array([4]), 0)
+    with torch.no_grad():
+        n_out = model64(origin[None]).numel()
+    # The answer per region: its code (a bool per unit), ~10 vertices, counts and the
+    # affine map (n_out x 3 float64); the enumeration's own buffers are of the same order.
+    buf.region_bytes = sum(sizes) + 200 + 24 * n_out
+    area = (s1 - s0) * (t1 - t0)
+    diag = float(np.hypot(s1 - s0, t1 - t0))
+    to_input = _plane(origin, u, v)
+    history = []  # per layer: (root of each polygon at the layer's end, its bits)
+    for layer, (key, module, size) in enumerate(zip(keys, modules, sizes)):
+        buf.start_layer(size)
+        buf.where = f"in ReLU layer {layer + 1} of {len(keys)}"
+        _cut_layer(buf, model64, to_input, key, module, layer, min_area * area, _THIN * diag, ext, rows)
+        last = layer == len(keys) - 1  # the last layer's bits are not changed again: no copy
+        history.append((buf.root[: buf.n].copy(), buf.bits[: buf.n] if last else buf.bits[: buf.n].copy()))
+    return _finish(model64, to_input, buf, history, keys, sizes, ext, rows)
+
+
+def _plane(origin: torch.Tensor, u: torch.Tensor, v: torch.Tensor):
+    def to_input(st: np.ndarray) -> torch.Tensor:
+        st = torch.from_numpy(np.ascontiguousarray(st))
+        shape = (-1,) + (1,) * origin.ndim
+        return origin + st[:, 0].reshape(shape) * u + st[:, 1].reshape(shape) * v
+
+    return to_input
+
+
+def _cut_layer(buf, model64, to_input, key, module, layer, min_area, min_width, extent, rows) -> None:
+    points, index = unique_vertices(buf, extent)
+    pre = pre_activations(model64, to_input(points), key, module, rows)
+    bits, neuron, cuts = _layer_cuts(buf, pre, index)
+    width = pre.shape[1]
+    del pre, points, index  # (vertices, neurons) float64: the biggest array here, not needed for the cuts
+    start_n = buf.n
+    buf.bits[:start_n] = bits
+    del bits
+    bounds = np.searchsorted(neuron, np.arange(width + 1))
+    for j in np.unique(neuron):
+        sl = slice(bounds[j], bounds[j + 1])
+        _apply_neuron(buf, j, layer, cuts[sl], start_n, min_area, min_width)
+
+
+def _finish(model64, to_input, buf, history, keys, sizes, ext, rows) -> Regions:
+    n = buf.n
+    counts = buf.counts[:n].copy()
+    w = int(counts.max())
+    verts = buf.verts[:n, :w].copy()
+    created = buf.created[:n].copy()
+    buf.bits = None  # history holds every layer's bits (the last as a view); the codes are built below
+    points, index = unique_vertices(buf, ext)
+    values = outputs(model64, to_input(points), rows)[index]
+    del points, index
+    valid = np.arange(w)[None, :] < counts[:, None]
+    grad, level, centre = affine_fit(verts, counts, values)
+    offset = level - np.einsum("mki,mi->mk", grad, centre)
+    _check_affine(verts, valid, values, grad, offset)
+    del values, valid
+    # Walk back through the layers: which polygon at each layer's end is an ancestor.
+    # The codes are written into one array, each layer's history freed once read.
+    layers = layout(keys, sizes)
+    bits = np.empty((n, sum(sizes)), dtype=bool)
+    idx = np.arange(n)
+    for layer in reversed(layers):
+        root, layer_bits = history.pop()
+        step = max(1, _spline.CHUNK_BYTES // max(1, layer.size))  # rows gathered at a time
+        for i in range(0, n, step):
+            bits[i : i + step, layer.start : layer.stop] = layer_bits[idx[i : i + step]]
+        del layer_bits
+        idx = root[idx]
+    return Regions(verts, counts, SplineCode(bits, layers), grad, offset, created, ext)
+
+
+def _check_affine(verts, valid, values, grad, offset) -> None:
+    """Raise if the fitted affine maps miss the output at some vertex by > 1e-6 of its scale."""
+    fit = np.einsum("mwi,mki->mwk", verts, grad) + offset[:, None]
+    err = np.where(valid[..., None], np.abs(fit - values), 0.0).max(axis=(1, 2), initial=0.0)
+    scale = 1.0 + np.abs(values[valid]).max(initial=0.0)
+    bad = ~(err <= 1e-6 * scale)  # NaN (an overflow inside the slice) is bad too
+    if bad.any():
+        counts = valid.sum(axis=1)
+        small = np.abs(areas(verts[bad], counts[bad]))
+        worst = int(np.argmax(err))
+        raise ValueError(
+            f"the output is not affine on {int(bad.sum())} of {len(err)} regions (max error {err[worst]:.2e}, "
+            f"output scale {scale:.2e}; smallest such region has area {small.min():.2e}). Either forward "
+            "applies a nonlinearity that is not a module (F.relu, torch.tanh, x * y: make it an nn.ReLU "
+            "module), or, for a model built only from supported modules, this is a numerical failure of "
+            "the enumeration (e.g. nearly coincident boundaries; the slice is already computed in "
+            "float64). Workaround: move the extent or the plane's origin slightly (exact coincidences "
+            "rarely survive that), or a larger min_area (e.g. 1e-9) if the failing region is tiny; "
+            "please report it as a polylens bug with the model's weights and the plane."
+        )
+
+# --------------------------------------------------------------- Regions ---
+
+
+@dataclass(eq=False)
+class Regions:
+    """The linear regions of a network on a 2D slice.
+
+    Attributes:
+        verts: (n, w, 2) polygon vertices in (s, t), counter-clockwise,
+            zero-padded beyond ``counts``; ``polygons`` gives them unpadded.
+        counts: (n,) vertices per polygon.
+        codes: :class:`~polylens.spline.SplineCode` (n rows), one per polygon.
+        grad, offset: (n, out, 2) and (n, out): output = grad[i] @ [s, t] + offset[i].
+        created_at: (n,) index of the ReLU layer whose boundary last cut the
+            polygon (-1: never cut).
+        extent: (s0, s1, t0, t1).
+    """
+
+    verts: np.ndarray
+    counts: np.ndarray
+    codes: SplineCode
+    grad: np.ndarray
+    offset: np.ndarray
+    created_at: np.ndarray
+    extent: tuple[float, float, float, float]
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def __repr__(self) -> str:
+        return f"Regions({len(self)} polygons, {self.codes.n_neurons} neurons, extent={self.extent})"
+
+    @property
+    def polygons(self) -> list[np.ndarray]:
+        """One (k, 2) array of (s, t) vertices per region."""
+        return [p[:k] for p, k in zip(self.verts, self.counts)]
+
+    @property
+    def areas(self) -> np.ndarray:
+        """(n,) polygon areas in (s, t) units; they sum to the slice's area."""
+        if "areas" not in self._cache:
+            self._cache["areas"] = np.abs(areas(self.verts, self.counts))
+        return self._cache["areas"]
+
+    @property
+    def centroids(self) -> np.ndarray:
+        """(n, 2) area centroids: interior points, since polygons are convex."""
+        if "centroids" not in self._cache:
+            self._cache["centroids"] = centroids(self.verts, self.counts)
+        return self._cache["centroids"]
+
+    def interior_points(self, seed: int = 0) -> np.ndarray:
+        """(n, 2) one random point strictly inside each polygon (a random convex
+        combination of its vertices, every weight positive), seeded."""
+        rng = np.random.default_rng(seed)
+        w = self.verts.shape[1]
+        weights = rng.random((len(self), w)) + 0.05
+        weights[np.arange(w)[None, :] >= self.counts[:, None]] = 0
+        weights /= weights.sum(1, keepdims=True)
+        return np.einsum("mw,mwi->mi", weights, self.verts)
+
+    @property
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """(A (n, out, 2), c (n, out)): output = A[i] @ [s, t] + c[i] on region i."""
+        return self.grad, self.offset
+
+    @property
+    def n_on(self) -> np.ndarray:
+        """(n,) number of units on in each region."""
+        return self.codes.bits.sum(axis=1)
+
+    def outputs(self, st: Any, region: Any) -> np.ndarray:
+        """(m, out) model output at points st (m, 2) lying in regions ``region`` (m,)."""
+        st, region = np.asarray(st, dtype=np.float64), np.asarray(region)
+        return np.einsum("mki,mi->mk", self.grad[region], st) + self.offset[region]
+
+    def colors(self, color: str = "code", output: int = 0) -> np.ndarray:
+        """(n,) values used by :meth:`plot` for ``color``."""
+        if color == "code":
+            packed = self.codes.packed()
+            return np.array([zlib.crc32(row.tobytes()) % 20 for row in packed])  # stable hash
+        if color == "output":
+            c = self.centroids
+            return self.outputs(c, np.arange(len(self)))[:, output]
+        if color == "n_on":
+            return self.n_on
+        if color == "layer":
+            return self.created_at
+        raise ValueError(f"color must be 'code', 'output', 'n_on' or 'layer', got {color!r}")
+
+    def plot(
+        self,
+        ax: Any = None,
+        color: str = "code",
+        *,
+        edgecolor: Any = "k",
+        linewidth: float = 0.2,
+        cmap: str | None = None,
+        output: int = 0,
+        colorbar: bool = False,
+    ) -> Any:
+        """Draw the polygons with one PolyCollection (fast for 1e5 polygons).
+
+        ``color``: "code" (a stable hash of the code into a qualitative
+        colormap), "output" (output ``output`` at the centroid), "n_on"
+        (units on) or "layer" (created_at). Returns the axes.
+        """
+        import matplotlib.pyplot as plt
+        from matplotlib.collections import PolyCollection
+
+        if ax is None:
+            ax = plt.gca()
+        values = self.colors(color, output)
+        cmap = cmap or ("tab20" if color == "code" else "viridis")
+        coll = PolyCollection(self.polygons, array=values, cmap=cmap, edgecolors=edgecolor, linewidths=linewidth)
+        if color == "code":
+            coll.set_clim(0, 19)
+        ax.add_collection(coll)
+        s0, s1, t0, t1 = self.extent
+        ax.set_xlim(s0, s1)
+        ax.set_ylim(t0, t1)
+        ax.set_aspect("equal")
+        ax.set_xlabel("s")
+        ax.set_ylabel("t")
+        if colorbar and color != "code":
+            ax.figure.colorbar(coll, ax=ax, label=color)
+        return ax
+
