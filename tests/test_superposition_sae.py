@@ -106,3 +106,19 @@ def test_animals_recovered_but_attributes_not_carried_by_any_latent():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_dead_latents_counts_rare_firing_as_dead():
+    # Latent 0 fires on every sample, latent 1 on 3 of 10,000, latent 2 never.
+    sae = sp.SAE(2, 3, seed=0)
+    with torch.no_grad():
+        sae.encoder.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]))
+        sae.encoder.bias.copy_(torch.tensor([1.0, 0.0, -1.0]))
+    data = torch.zeros(10_000, 2)
+    data[:3, 0] = 1.0
+    assert sp.dead_latents(sae, data).tolist() == [False, True, True]  # default: at most 1 in 1,000
+    assert sp.dead_latents(sae, data, threshold=0).tolist() == [False, False, True]  # never fires
+    assert sp.dead_latents(sae, data, threshold=1e-4).tolist() == [False, False, True]
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="threshold"):
+            sp.dead_latents(sae, data, threshold=bad)

@@ -111,3 +111,21 @@ def test_cooccurrence_update_redraws(cooc):
     assert cooc._im.get_array().shape == v.cosines.shape
     assert cooc._marker.get_x() == pytest.approx(1 - 0.45)
     assert "co-occurrence 0.97" in cooc._readout.value
+
+
+def test_dead_latents_and_live_mmcs(dictionaries):
+    for l1 in dictionaries.l1s:
+        for size in dictionaries.sizes:
+            v = dictionaries.view(l1, size)
+            sae = dictionaries.saes[l1, size]
+            dead = sp.dead_latents(sae, dictionaries.data)
+            assert v.n_dead == int(dead.sum())
+            if v.n_dead < size:
+                assert v.mmcs_live == pytest.approx(sp.mmcs(sae.dictionary[~dead], dictionaries.features))
+            else:
+                assert math.isnan(v.mmcs_live) and "every latent is dead" in v.readout
+    # Too much L1: latents that fire on a handful of inputs count as dead, not only the silent ones.
+    high = dictionaries.view(3.0, 32)
+    silent = sp.dead_latents(dictionaries.saes[3.0, 32], dictionaries.data, threshold=0)
+    assert high.n_dead > int(silent.sum())
+    assert "live latents only" in high.readout

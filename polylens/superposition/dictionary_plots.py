@@ -32,7 +32,7 @@ def matched_cosines(learned, true, dead=None) -> tuple[np.ndarray, np.ndarray]:
     ((n_learned,) bool, optional) come last. Returns (cosines, column order).
     """
     cos = _unit(true) @ _unit(learned).T
-    n_true, n_learned = cos.shape
+    n_learned = cos.shape[1]
     dead = np.zeros(n_learned, bool) if dead is None else np.asarray(dead, bool)
     used = np.zeros(n_learned, bool)
     order = []
@@ -70,12 +70,15 @@ def set_heatmap(im: AxesImage, cos: np.ndarray) -> None:
     im.axes.set_ylim(cos.shape[0] - 0.5, -0.5)
 
 
-def metric_curves(ax: Axes, l1s, mmcs_values, dead_fraction, active_fraction=None, true_active: float | None = None):
+def metric_curves(ax: Axes, l1s, mmcs_values, dead_fraction, active_fraction=None, true_active: float | None = None,
+                  mmcs_live=None):
     """MMCS, fraction of dead latents and fraction of latents active per input, against L1.
 
     The L1 values sit at equal spacing (they are usually log-spaced) and are
-    written on the ticks. Returns (lines, vertical marker); move the marker
-    with ``set_xdata([i, i])`` where ``i`` is the index of the L1 value.
+    written on the ticks. ``mmcs_live`` (optional, one value per L1, NaN
+    where every latent is dead) adds MMCS over live latents only, drawn
+    last. Returns (lines, vertical marker); move the marker with
+    ``set_xdata([i, i])`` where ``i`` is the index of the L1 value.
     """
     x = np.arange(len(l1s))
     lines = [ax.plot(x, mmcs_values, "o-", color="C0", label="MMCS")[0],
@@ -85,6 +88,8 @@ def metric_curves(ax: Axes, l1s, mmcs_values, dead_fraction, active_fraction=Non
     if true_active is not None:
         ax.axhline(true_active, color="0.4", lw=0.8, label="true features per input / size")
         lines.append(ax.lines[-1])
+    if mmcs_live is not None:
+        lines.append(ax.plot(x, mmcs_live, "o:", color="C0", mfc="white", label="MMCS, live latents only")[0])
     ax.set_xticks(x, [f"{v:g}" for v in l1s])
     ax.set(xlabel="L1 coefficient $\\lambda$ (log-spaced)", ylabel="fraction", ylim=(-0.03, 1.03))
     marker = ax.axvline(0, color="k", lw=6, alpha=0.15)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from polylens.superposition._checks import finite_number, generator, positive_int
-from polylens.superposition.sae import SAE
+from polylens.superposition.sae import SAE, dead_latents
 
 __all__ = [
     "AnimalsDataset",
@@ -201,14 +201,15 @@ def atomic_vs_combination(sae: SAE, dataset: ObjectsConditions, threshold: float
     A latent's atom is compared (cosine) with every object, every condition
     ("atoms") and every normalised object + condition sum ("combinations").
     It is *atomic* or *combination* by its best match, if that cosine is at
-    least ``threshold``, else *other*. Dead latents (never active on the
-    data) are left out.
+    least ``threshold``, else *other*. Dead latents (active on at most 1 in
+    1,000 samples, see :func:`~polylens.superposition.sae.dead_latents`)
+    are left out.
 
     Returns:
         dict with fractions of live latents ``atomic``, ``combination``,
         ``other`` and the count ``live``.
     """
-    live = (sae.encode(dataset.data) > 0).any(dim=0)
+    live = ~dead_latents(sae, dataset.data)
     atoms = torch.cat([dataset.objects, dataset.conditions])
     combos = (dataset.objects[:, None, :] + dataset.conditions[None, :, :]).flatten(0, 1)
     combos = combos / combos.norm(dim=1, keepdim=True)

@@ -24,7 +24,12 @@ from tqdm.auto import tqdm
 from polylens._checks import finite_number, real_tensor
 from polylens.superposition._checks import ArrayLike, generator, positive_int, seed_int
 
-__all__ = ["SAE", "dead_latents", "ground_truth_features", "l0", "mmcs", "sparse_activations", "train_sae"]
+__all__ = ["DEAD_RATE", "SAE", "dead_latents", "ground_truth_features", "l0", "mmcs", "sparse_activations", "train_sae"]
+
+
+# A latent that fires on at most this fraction of samples counts as dead: one that
+# fires on a handful of 8,192 inputs reconstructs nothing, though it is not exactly silent.
+DEAD_RATE = 1e-3
 
 
 def ground_truth_features(n_features: int, dim: int, seed: int = 0) -> torch.Tensor:
@@ -224,10 +229,24 @@ def _sae_data(sae: SAE, data: ArrayLike) -> torch.Tensor:
 
 
 @torch.no_grad()
-def dead_latents(sae: SAE, data: ArrayLike) -> torch.Tensor:
-    """Latents that never fire on ``data`` (n_samples, dim): (n_latents,) bool."""
+def dead_latents(sae: SAE, data: ArrayLike, threshold: float = DEAD_RATE) -> torch.Tensor:
+    """Latents that fire on at most a ``threshold`` fraction of ``data``'s samples: (n_latents,) bool.
+
+    Args:
+        sae: a trained :class:`SAE`.
+        data: (n_samples, dim) inputs of the kind the SAE was trained on.
+        threshold: a latent is dead when it is active (code > 0) on at most
+            this fraction of samples. The default, 1e-3, calls a latent that
+            fires on 8 of 8,192 samples dead; ``threshold=0`` keeps only the
+            latents that never fire at all.
+    """
+    threshold = finite_number(threshold, "threshold", low=0)
+    if threshold >= 1:
+        raise ValueError(f"threshold is a fraction of samples in [0, 1), got {threshold!r}; "
+                         "e.g. 1e-3 for 'fires on at most 1 in 1,000 samples', 0 for 'never fires'")
     x = _sae_data(sae, data)
-    return ~(sae.encode(x) > 0).any(dim=0)
+    rate = (sae.encode(x) > 0).float().mean(dim=0)
+    return rate <= threshold
 
 
 @torch.no_grad()

@@ -2,6 +2,8 @@
 
 - :class:`DictionaryExplorer`: SAEs over L1 x dictionary size on data made of
   known sparse features; MMCS, dead latents and the matched cosine heatmap.
+  A latent is dead when it fires on at most 1 in 1,000 inputs
+  (:data:`polylens.superposition.sae.DEAD_RATE`).
 - :class:`CooccurrenceExplorer`: SAEs on the objects x conditions world at a
   few co-occurrence levels; atomic vs "sunny duck" combination latents.
 
@@ -74,19 +76,29 @@ def _nearest(options, value: float, log: bool = False) -> float:
 # ----------------------------------------------------------------------------- L1 x size
 
 
+def _score(value: float) -> str:
+    return f"{value:.2f}" if math.isfinite(value) else "none (every latent is dead)"
+
+
 @dataclass
 class DictionaryView:
     """What one (L1, dictionary size) state shows."""
 
     l1: float
     n_latents: int
-    mmcs: float
-    n_dead: int
+    mmcs: float  # over all atoms, dead ones included
+    mmcs_live: float  # over the atoms of live latents only; nan when every latent is dead
+    n_dead: int  # latents firing on at most DEAD_RATE of the inputs
     l0: float
     mse: float
     cosines: np.ndarray  # (n_features, n_latents) signed, columns sorted by best match, dead last
     readout: str
     message: str = ""
+
+
+def _heatmap_title(v: DictionaryView) -> str:
+    return (f"cosine of each true feature with the learned atoms\n"
+            f"(dead atoms last, greyed; MMCS {v.mmcs:.2f}, live only {_score(v.mmcs_live)})")
 
 
 class DictionaryExplorer:
@@ -111,20 +123,26 @@ class DictionaryExplorer:
         self.data = self.activations @ self.features
         self.true_l0 = float(self.activations.gt(0).sum(1).float().mean())  # true features active per input
         self.saes: dict[tuple[float, int], SAE] = {}
-        self.stats: dict[tuple[float, int], tuple[float, np.ndarray, float, float]] = {}
+        self.stats: dict[tuple[float, int], tuple[float, np.ndarray, float, float, float]] = {}
         for size in self.sizes:
             for l1, sae in zip(self.l1s, train_sae_grid(self.data, size, self.l1s, steps=steps, lr=lr, seed=seed)):
                 self.saes[l1, size] = sae
                 dead = dead_latents(sae, self.data).numpy()
                 with torch.no_grad():
                     mse = float(((sae(self.data) - self.data) ** 2).sum(1).mean() / (self.data**2).sum(1).mean())
-                self.stats[l1, size] = (mmcs(sae, self.features), dead, l0(sae, self.data), mse)
+                live = sae.dictionary[~torch.as_tensor(dead)]
+                score_live = mmcs(live, self.features) if len(live) else float("nan")
+                self.stats[l1, size] = (mmcs(sae, self.features), dead, l0(sae, self.data), mse, score_live)
         self.area: FigureArea | None = None
 
     def curves(self, n_latents: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(MMCS, dead fraction, L0) along the L1 grid for one dictionary size: each (len(l1s),)."""
         rows = [self.stats[l1, n_latents] for l1 in self.l1s]
         return (np.array([r[0] for r in rows]), np.array([r[1].mean() for r in rows]), np.array([r[2] for r in rows]))
+
+    def mmcs_live_curve(self, n_latents: int) -> np.ndarray:
+        """MMCS over live latents only along the L1 grid for one dictionary size: (len(l1s),), NaN where all are dead."""
+        return np.array([self.stats[l1, n_latents][4] for l1 in self.l1s])
 
     # ------------------------------------------------------------ pure ---
 
@@ -145,14 +163,15 @@ class DictionaryExplorer:
         lv, size = _nearest(self.l1s, l1v, log=True), int(_nearest(self.sizes, nv))
         if not message and (abs(lv - l1v) > 1e-12 or size != nv):
             message = f"(L1={l1v:g}, {nv:g} latents) was not trained; showing the nearest: L1={lv:g}, {size} latents."
-        score, dead, active, mse = self.stats[lv, size]
+        score, dead, active, mse, score_live = self.stats[lv, size]
         cos, _ = dp.matched_cosines(self.saes[lv, size].dictionary, self.features, dead)
         ratio = size / self.n_features
         readout = (f"L1 = {lv:g}, {size} latents ({ratio:g}x the {self.n_features} true features): "
-                   f"<b>MMCS {score:.2f}</b>, <b>{int(dead.sum())} dead latents</b> ({dead.mean():.0%}), "
+                   f"<b>MMCS {score:.2f}</b> (live latents only: {_score(score_live)}), "
+                   f"<b>{int(dead.sum())} dead latents</b> ({dead.mean():.0%}; dead: fires on at most 1 in 1,000 inputs), "
                    f"L0 {active:.1f} latents per input (truth: about {self.true_l0:.1f}), "
                    f"unexplained variance {mse:.1%}")
-        return DictionaryView(lv, size, score, int(dead.sum()), active, mse, cos, readout, message)
+        return DictionaryView(lv, size, score, score_live, int(dead.sum()), active, mse, cos, readout, message)
 
     # ---------------------------------------------------------- drawing ---
 
@@ -162,7 +181,8 @@ class DictionaryExplorer:
         if self.area is not None:
             if v.n_latents != self._size:
                 m, d, a = self.curves(v.n_latents)
-                for line, y in zip(self._lines, (m, d, a / v.n_latents, [self.true_l0 / v.n_latents] * 2)):
+                ys = (m, d, a / v.n_latents, [self.true_l0 / v.n_latents] * 2, self.mmcs_live_curve(v.n_latents))
+                for line, y in zip(self._lines, ys):
                     line.set_ydata(y)
                 self._size = v.n_latents
             i = self.l1s.index(v.l1)
@@ -170,8 +190,7 @@ class DictionaryExplorer:
             dp.set_heatmap(self._im, v.cosines)
             self._dead.set_x(v.cosines.shape[1] - v.n_dead - 0.5)
             self._dead.set_width(v.n_dead)
-            self._bx.set_title(f"cosine of each true feature with the learned atoms\n"
-                               f"(dead atoms last, greyed; MMCS {v.mmcs:.2f})", fontsize=9)
+            self._bx.set_title(_heatmap_title(v), fontsize=9)
             self.area.refresh()
             self._readout.value = v.readout + (f"<br><i>{v.message}</i>" if v.message else "")
         return v
@@ -182,13 +201,13 @@ class DictionaryExplorer:
         with plt.ioff():
             fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [1, 1.25]})
         m, d, a = self.curves(v.n_latents)
-        self._lines, self._marker = dp.metric_curves(ax, self.l1s, m, d, a / v.n_latents, self.true_l0 / v.n_latents)
+        self._lines, self._marker = dp.metric_curves(ax, self.l1s, m, d, a / v.n_latents, self.true_l0 / v.n_latents,
+                                                     mmcs_live=self.mmcs_live_curve(v.n_latents))
         i = self.l1s.index(v.l1)
         self._marker.set_xdata([i, i])
         ax.set_title("too little L1: dense codes; too much: dead latents", fontsize=9)
         self._im = dp.cosine_heatmap(bx, v.cosines)
-        bx.set_title(f"cosine of each true feature with the learned atoms\n(dead atoms last, greyed; MMCS {v.mmcs:.2f})",
-                     fontsize=9)
+        bx.set_title(_heatmap_title(v), fontsize=9)
         self._bx, self._size = bx, v.n_latents
         self._dead = plt.Rectangle((v.cosines.shape[1] - v.n_dead - 0.5, -0.5), v.n_dead, v.cosines.shape[0],
                                    fc="0.5", alpha=0.35, ec="none", label="dead latents")
@@ -250,7 +269,7 @@ class CooccurrenceExplorer:
         """Cosines of live latents with objects then conditions, rows sorted atomic / combination / other."""
         sae, w = self.saes[k], self.worlds[k]
         with torch.no_grad():
-            live = (sae.encode(w.data) > 0).any(0)
+            live = ~dead_latents(sae, w.data)
         d = sae.dictionary[live]
         atoms = torch.cat([w.objects, w.conditions])
         combos = (w.objects[:, None] + w.conditions[None]).flatten(0, 1)
