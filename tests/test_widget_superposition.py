@@ -31,6 +31,28 @@ def test_sparse_features_share_two_dimensions_and_dense_ones_do_not(explorer):
     assert len(sparse.regions) > len(dense.regions)
 
 
+def test_shading_has_a_key_and_the_bias_says_which_outputs_are_on(explorer):
+    from matplotlib.colors import to_rgba
+
+    from polylens.superposition import plots
+
+    v = explorer.view(0.9, 1.0)
+    explorer.widget(0.9, 1.0)
+    fig = explorer.area.fig
+    bar = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bar) == 1 and list(bar[0].get_yticks()) == list(range(6))
+    coll = explorer._regions
+    coll.update_scalarmappable()  # colours are mapped at draw time
+    # Each polytope's grey is the colour bar's grey for its count of outputs on.
+    cmap, norm = plots._outputs_on_scale(5)
+    for face, n_on in zip(coll.get_facecolors(), v.regions.n_on):
+        assert np.allclose(face, to_rgba(cmap(norm(n_on))))
+    # The view's bias reproduces the polytopes' labels: output i is on where W_i . h + b_i > 0.
+    inside = v.regions.interior_points()
+    on = inside @ v.W + v.bias > 0
+    assert (on.sum(1) == v.regions.n_on).all()
+
+
 def test_off_grid_and_bad_values_give_a_message(explorer):
     v = explorer.view(0.93, 0.75)
     assert (v.sparsity, v.decay) == (0.9, 0.7) and "nearest" in v.message

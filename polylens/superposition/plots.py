@@ -7,6 +7,7 @@ artists in place instead of rebuilding the axes.
 
 from __future__ import annotations
 
+import matplotlib as mpl
 import numpy as np
 import torch
 from matplotlib.axes import Axes
@@ -17,7 +18,8 @@ from polylens.regions import Regions, slice_regions
 from polylens.superposition.metrics import feature_dimensionality
 from polylens.superposition.toy import ToyModel, hidden_to_output
 
-__all__ = ["feature_arrows", "hidden_regions", "move_arrows", "norm_bars", "output_polytopes", "wtw_heatmap"]
+__all__ = ["feature_arrows", "hidden_regions", "move_arrows", "norm_bars", "output_polytopes", "outputs_on_colorbar",
+           "wtw_heatmap"]
 
 ARROW_CMAP = "viridis"
 
@@ -74,8 +76,6 @@ def wtw_heatmap(ax: Axes, W, *, title: str | None = None):
 
 def norm_bars(ax: Axes, W, *, title: str | None = None, horizontal: bool = True):
     """Bars of ||W_i|| coloured by feature dimensionality D_i (dark: superposed, yellow: own dimension)."""
-    import matplotlib as mpl
-
     Wt = torch.as_tensor(_np(W))
     norms = Wt.norm(dim=0).numpy()
     dims = feature_dimensionality(Wt).numpy()
@@ -101,10 +101,33 @@ def output_polytopes(model: ToyModel, instance: int, extent=(-1.4, 1.4, -1.4, 1.
     return slice_regions(net, torch.zeros(2), e1, e2, extent=extent)
 
 
+def _outputs_on_scale(n_features: int):
+    """One grey per count of outputs on, 0 (white) to ``n_features`` (darkest), pale enough to draw over."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    greys = mpl.colormaps["Greys"](np.linspace(0, n_features / (n_features + 1), n_features + 1))
+    # Blend with white here, not with alpha, so that the colour bar shows exactly the patches' colours.
+    greys[:, :3] = 1 - 0.55 * (1 - greys[:, :3])
+    cmap = ListedColormap(greys, name="outputs_on")
+    return cmap, BoundaryNorm(np.arange(n_features + 2) - 0.5, n_features + 1)
+
+
 def hidden_regions(ax: Axes, regions: Regions, n_features: int) -> PolyCollection:
-    """Fill each hidden-space polytope by how many outputs are on there (0: white, all: dark)."""
-    coll = PolyCollection(regions.polygons, array=regions.n_on, cmap="Greys", edgecolors="0.55",
-                          linewidths=0.6, zorder=0, alpha=0.55)
-    coll.set_clim(0, n_features + 1)
+    """Fill each hidden-space polytope by how many outputs are on there (0: white, all: dark).
+
+    :func:`outputs_on_colorbar` draws the key.
+    """
+    cmap, norm = _outputs_on_scale(n_features)
+    coll = PolyCollection(regions.polygons, array=regions.n_on, cmap=cmap, norm=norm, edgecolors="0.55",
+                          linewidths=0.6, zorder=0)
     ax.add_collection(coll)
     return coll
+
+
+def outputs_on_colorbar(ax: Axes, n_features: int, label: str = "outputs on (features reported present)"):
+    """The key to :func:`hidden_regions`: one grey per number of outputs on, 0 to ``n_features``."""
+    from matplotlib.cm import ScalarMappable
+
+    cmap, norm = _outputs_on_scale(n_features)
+    return ax.figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, ticks=range(n_features + 1),
+                              fraction=0.046, pad=0.03, label=label)

@@ -32,6 +32,7 @@ class SuperpositionView:
     sparsity: float
     decay: float
     W: np.ndarray  # (2, features)
+    bias: np.ndarray  # (features,): output i is on where W_i . h + bias_i > 0
     importance: np.ndarray  # (features,)
     norms: np.ndarray  # (features,)
     dimensionality: np.ndarray  # (features,)
@@ -124,7 +125,7 @@ class SuperpositionExplorer:
             f"({1 / max(n_rep, 1) * 2:.2f} dims each if shared equally); "
             f"{len(regions)} output polytopes; loss {loss:.4f}"
         )
-        return SuperpositionView(s, d, W.numpy(), model.importance[k].numpy(), norms.numpy(), dims.numpy(), n_rep,
+        return SuperpositionView(s, d, W.numpy(), model.b[k].detach().numpy(), model.importance[k].numpy(), norms.numpy(), dims.numpy(), n_rep,
                                  loss, regions, readout, message)
 
     def train_live(self, sparsity: float, decay: float, steps: int = 2000, seed: int | None = None) -> ToyModel:
@@ -158,9 +159,10 @@ class SuperpositionExplorer:
 
         v = self.view(sparsity, decay)
         with plt.ioff():
-            fig, (ax, bx) = plt.subplots(1, 2, figsize=(8.5, 4), gridspec_kw={"width_ratios": [1.4, 1]})
+            fig, (ax, bx) = plt.subplots(1, 2, figsize=(9.5, 4), gridspec_kw={"width_ratios": [1.6, 1]})
         self._ax = ax
         self._regions = plots.hidden_regions(ax, v.regions, self.n_features)
+        plots.outputs_on_colorbar(ax, self.n_features)
         self._arrows = plots.feature_arrows(ax, v.W, v.importance)
         ax.set_title("hidden space: feature i is the arrow $W_i$ (colour: importance)\n"
                      "shading: how many outputs the ReLU lets through", fontsize=9)
