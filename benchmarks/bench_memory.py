@@ -39,7 +39,7 @@ def _crossings_nb03() -> Callable[[], object]:
     from polylens.scenes import load_autoencoder, render, to_tensor
 
     ae = load_autoencoder().eval()
-    sunny, other = pl.compose.training_scenes(20)
+    sunny, other = pl.scenes.training_scenes(20)
     with torch.no_grad():
         direction = pl.steer.mean_difference(ae.encoder(sunny), ae.encoder(other), layer=ae.BOTTLENECK)
         h0 = ae.encoder(to_tensor(render("duck", "overcast", 2)))[0]

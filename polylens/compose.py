@@ -41,107 +41,20 @@ from torch import nn
 from polylens import steer
 from polylens._checks import finite_number, whole_number
 from polylens.hooks import capture
-from polylens.judge import AnswerKey, wilson
+from polylens.judge import wilson
 from polylens.scenes.dataset import to_tensor
 from polylens.scenes.networks import SceneAutoencoder
 from polylens.scenes.render import OBJECTS, WEATHERS, render_batch
+from polylens.scenes.splits import SUNNY, Split, split, training_pairs, training_scenes
 from polylens.scenes.weights import Probes
 from polylens.spline import spline_code
 from polylens.superposition.sae import train_sae
 
-__all__ = ["CHANCE", "METHODS", "Method", "Scenes", "Table", "chance_pictures", "evaluate", "gated", "geometry", "mask_maps", "prepare",
-           "probe_verdict", "reference_error", "run", "scenes", "score", "training_pairs", "training_scenes"]
+__all__ = ["CHANCE", "METHODS", "Method", "Table", "chance_pictures", "evaluate", "gated", "geometry", "mask_maps",
+           "prepare", "probe_verdict", "reference_error", "run", "score"]
 
-SUNNY = "sunny"
-BASE_WEATHERS = tuple(w for w in WEATHERS if w != SUNNY)
-# Scene seeds for each split, far from the autoencoder's training and measuring seeds.
-SPLIT_SEEDS = {"train": 1_000_000, "val": 7_000_000_000, "test": 8_000_000_000}
 # Scenes the "other scene" chance line paints: scene s borrows scene CHANCE_SEEDS + s.
 CHANCE_SEEDS = 30_000_000_000
-
-
-# ------------------------------------------------------------------ data ---
-
-
-@dataclass
-class Scenes:
-    """Scenes under a base weather with their sunny ground truth (same seeds).
-
-    ``images``/``truth``: (n, 3, 64, 64) float32; ``objects``: (n,) indices
-    into OBJECTS; ``weathers``: (n,) indices into WEATHERS; ``seeds``: (n,).
-    """
-
-    images: torch.Tensor
-    truth: torch.Tensor
-    objects: np.ndarray
-    weathers: np.ndarray
-    seeds: np.ndarray
-    _key: AnswerKey | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __len__(self) -> int:
-        return len(self.seeds)
-
-    def subset(self, keep: np.ndarray) -> Scenes:
-        return Scenes(self.images[keep], self.truth[keep], self.objects[keep], self.weathers[keep], self.seeds[keep])
-
-    @property
-    def key(self) -> AnswerKey:
-        """The renderer's answer key for these scenes (drawn on first use, then kept)."""
-        if self._key is None:
-            self._key = AnswerKey(self.objects, self.seeds)
-        return self._key
-
-
-def _indices(names: list, valid: Sequence[str], what: str) -> np.ndarray:
-    bad = [n for n in names if n not in valid]
-    if bad:
-        raise ValueError(f"unknown {what} {bad[0]!r}; choose from {list(valid)}")
-    return np.array([OBJECTS.index(n) if what == "object" else WEATHERS.index(n) for n in names])
-
-
-def scenes(split: str, per_combination: int, objects: Sequence[str] = OBJECTS,
-           weathers: Sequence[str] = BASE_WEATHERS) -> Scenes:
-    """Every (object, base weather) pair ``per_combination`` times, from ``split``'s seeds.
-
-    Scene k of an object has the same seed whichever ``objects`` and ``weathers``
-    are asked for, so ``scenes("test", 8, objects=("duck",))`` holds exactly the
-    ducks of ``scenes("test", 8)``.
-    """
-    if split not in SPLIT_SEEDS:
-        raise ValueError(f"split must be one of {sorted(SPLIT_SEEDS)}, got {split!r}")
-    per_combination = whole_number(per_combination, "per_combination", low=1)
-    if per_combination > 100_000:
-        raise ValueError(f"per_combination must be at most 100000 scenes, got {per_combination}")
-    names = [objects] if isinstance(objects, str) else list(objects)
-    kinds = [weathers] if isinstance(weathers, str) else list(weathers)
-    if not names or not kinds or SUNNY in kinds:
-        raise ValueError(f"objects must be names from {list(OBJECTS)} and weathers names from "
-                         f"{list(BASE_WEATHERS)} (sunny is the target, never a start); got {names}, {kinds}")
-    obj, wea, k = np.meshgrid(_indices(names, OBJECTS, "object"), _indices(kinds, BASE_WEATHERS, "weather"),
-                              np.arange(per_combination), indexing="ij")
-    obj, wea, k = obj.ravel(), wea.ravel(), k.ravel()
-    # One seed per (object, k): the same scene appears under every base weather.
-    seeds = SPLIT_SEEDS[split] + obj * 100_000 + k
-    images = render_batch(obj, wea, seeds)
-    truth = render_batch(obj, SUNNY, seeds)
-    return Scenes(to_tensor(images), to_tensor(truth), obj.astype(np.int64), wea.astype(np.int64),
-                  seeds.astype(np.int64))
-
-
-TRAINING_OBJECTS = tuple(o for o in OBJECTS if o != "duck")
-
-
-def training_scenes(per_combination: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sunny, other) training scenes as (4k, 3, 64, 64) and (16k, 3, 64, 64) tensors, k = ``per_combination``.
-
-    The same k scenes of each of boat, house, tree and car, sunny and under each
-    of the four other weathers: the two sets differ in weather and nothing else.
-    No ducks on either side: sunny ducks are held out of training, and ducks
-    only on the "other" side would make "sunny" also mean "not a duck".
-    """
-    rest = scenes("train", per_combination, objects=TRAINING_OBJECTS)
-    first = rest.weathers == rest.weathers[0]  # each scene once: its sunny twin
-    return rest.truth[first].clone(), rest.images
 
 
 # --------------------------------------------------------------- methods ---
@@ -245,23 +158,6 @@ def _prepare_sae(model, layer, sunny, other):
                   {"direction": d, "sae": sae, "latent": latent, "scale": scale})
 
 
-def training_pairs(sunny: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """(before, after, starts): each "other" training scene with its own sunny twin and starting weather.
-
-    ``sunny`` and ``other`` as :func:`training_scenes` returns them (its order pairs them):
-    before = other (16k, 3, 64, 64), after (16k, 3, 64, 64), starts (16k,) weather names.
-    """
-    per_object = len(sunny) // len(TRAINING_OBJECTS)
-    if per_object < 1 or len(sunny) != per_object * len(TRAINING_OBJECTS) \
-            or len(other) != len(sunny) * len(BASE_WEATHERS):
-        raise ValueError(f"sunny and other must come from compose.training_scenes(k): {len(TRAINING_OBJECTS)}k and "
-                         f"{len(TRAINING_OBJECTS) * len(BASE_WEATHERS)}k scenes, paired by their order; "
-                         f"got {len(sunny)} and {len(other)}")
-    i = np.arange(len(other))
-    obj, weather, k = np.unravel_index(i, (len(TRAINING_OBJECTS), len(BASE_WEATHERS), per_object))
-    return other, sunny[torch.as_tensor(obj * per_object + k)], np.array(BASE_WEATHERS)[weather]
-
-
 # The encoder layers that feed the bottleneck: the transport reads their local activations too.
 TRANSPORT_INPUTS = ("encoder.3", "encoder.5")
 
@@ -328,12 +224,12 @@ def _steering_hooks(model: nn.Module) -> bool:
 
 
 def _check_scenes(data: Any) -> None:
-    if not isinstance(data, Scenes):
-        raise TypeError(f"data must be compose.Scenes (e.g. compose.scenes('test', 8)), got {type(data).__name__}")
+    if not isinstance(data, Split):
+        raise TypeError(f"data must be polylens.scenes.Split (e.g. pl.scenes.split('test', 8)), got {type(data).__name__}")
 
 
 @torch.no_grad()
-def reference_error(model: nn.Module, data: Scenes) -> torch.Tensor:
+def reference_error(model: nn.Module, data: Split) -> torch.Tensor:
     """(n,) the autoencoder's own pixel error on each sunny truth: the yardstick of ``rel_error``.
 
     Computed outside any steering context (it refuses to run inside one: the
@@ -349,7 +245,7 @@ def reference_error(model: nn.Module, data: Scenes) -> torch.Tensor:
     return ((truth_rec - data.truth) ** 2).mean((1, 2, 3)).clamp(min=1e-8)
 
 
-def _check_steered(steered: Any, data: Scenes) -> torch.Tensor:
+def _check_steered(steered: Any, data: Split) -> torch.Tensor:
     if not isinstance(steered, torch.Tensor):
         raise TypeError(f"steered must be a torch tensor of pictures (n, 3, 64, 64), got {type(steered).__name__}")
     if not steered.is_floating_point():
@@ -362,7 +258,7 @@ def _check_steered(steered: Any, data: Scenes) -> torch.Tensor:
 
 
 @torch.no_grad()
-def score(model: nn.Module, probes: Probes, data: Scenes, steered: torch.Tensor | None = None, *,
+def score(model: nn.Module, probes: Probes, data: Split, steered: torch.Tensor | None = None, *,
           own: torch.Tensor | None = None) -> dict[str, np.ndarray]:
     """Per-image verdicts on ``steered`` (default: the plain reconstruction) against the answer key.
 
@@ -422,7 +318,7 @@ def _rate(hits: np.ndarray) -> tuple[float, float, float]:
     return (float(np.mean(hits)) if n else float("nan")), low, high
 
 
-def _summary(scores: dict[str, np.ndarray], data: Scenes) -> dict:
+def _summary(scores: dict[str, np.ndarray], data: Split) -> dict:
     ducks = data.objects == OBJECTS.index("duck")
     return {
         "n": len(data),
@@ -545,7 +441,7 @@ class Table:
         return "\n".join(lines)
 
 
-def chance_pictures(model: nn.Module, data: Scenes, sunny: torch.Tensor, other: torch.Tensor) -> dict[str, torch.Tensor]:
+def chance_pictures(model: nn.Module, data: Split, sunny: torch.Tensor, other: torch.Tensor) -> dict[str, torch.Tensor]:
     """Pictures that know the target weather but not the scene: the chance lines of every table.
 
     * ``constant sunny picture``: the mean of the autoencoder's reconstructions of
@@ -568,7 +464,7 @@ def chance_pictures(model: nn.Module, data: Scenes, sunny: torch.Tensor, other: 
         }
 
 
-def _row(method: str, layer: str, strength, kind: str, scores: dict, data: Scenes, **extra) -> dict:
+def _row(method: str, layer: str, strength, kind: str, scores: dict, data: Split, **extra) -> dict:
     return {"method": method, "layer": layer, "strength": strength, "kind": kind, **_summary(scores, data), **extra}
 
 
@@ -616,7 +512,7 @@ def evaluate(
     n_train, n_val, n_test = (whole_number(v, k, low=1) for v, k in
                               ((n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test")))
     sunny, other = training_scenes(n_train)
-    val, test = scenes("val", n_val, objects=objects), scenes("test", n_test, objects=objects)
+    val, test = split("val", n_val, objects=objects), split("test", n_test, objects=objects)
     own, own_val = reference_error(model, test), reference_error(model, val)
     table = Table()
     table.rows.append(_row("no steering", "-", "-", "reference", score(model, probes, test, own=own), test))
@@ -636,7 +532,7 @@ def evaluate(
     return table
 
 
-def _choose(model, probes, method: Method, val: Scenes, strengths: Sequence[float], own: torch.Tensor) -> float:
+def _choose(model, probes, method: Method, val: Split, strengths: Sequence[float], own: torch.Tensor) -> float:
     """The strength with the best validation success (ties: lower median pixel error)."""
     best = None
     for s in strengths:
@@ -650,7 +546,7 @@ def _choose(model, probes, method: Method, val: Scenes, strengths: Sequence[floa
 
 
 @torch.no_grad()
-def geometry(model: SceneAutoencoder, data: Scenes, moves: Mapping[str, tuple[Method, float]],
+def geometry(model: SceneAutoencoder, data: Split, moves: Mapping[str, tuple[Method, float]],
              direction: steer.FeatureDirection, n_crossings: int = 2) -> dict[str, dict[str, float]]:
     """Where steering at the bottleneck takes each code, in polytope terms, beside the oracle's code.
 

@@ -147,7 +147,7 @@ class AnswerKey:
         return len(self.seeds)
 
     def __repr__(self) -> str:
-        return f"AnswerKey({len(self)} scenes, {len(self.kinds)} decoys each)"
+        return f"AnswerKey({len(self)} scenes, {len(self.kinds) - 1} decoys each)"
 
     def _check(self, steered: Any) -> np.ndarray:
         if not isinstance(steered, (torch.Tensor, np.ndarray)):

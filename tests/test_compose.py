@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import polylens.scenes as pl_scenes
 from polylens import compose
 from polylens.scenes import Probes, SceneAutoencoder, SceneProbe, render
 
@@ -15,7 +16,7 @@ def nets():
 
 
 def test_each_scene_comes_with_its_sunny_ground_truth():
-    data = compose.scenes("test", 1)
+    data = pl_scenes.split("test", 1)
     assert len(data) == 5 * 4  # every object under every non-sunny weather
     i = 7
     obj, seed = compose.OBJECTS[data.objects[i]], int(data.seeds[i])
@@ -25,35 +26,35 @@ def test_each_scene_comes_with_its_sunny_ground_truth():
 
 
 def test_splits_never_share_a_scene():
-    seeds = {split: set(compose.scenes(split, 3).seeds.tolist()) for split in ("train", "val", "test")}
+    seeds = {split: set(pl_scenes.split(split, 3).seeds.tolist()) for split in ("train", "val", "test")}
     assert not seeds["train"] & seeds["val"] and not seeds["val"] & seeds["test"] and not seeds["train"] & seeds["test"]
 
 
 def test_training_contrasts_differ_in_weather_only():
     """No sunny ducks exist in training, so no ducks on the other side either: the same scenes, other weathers."""
-    sunny, other = compose.training_scenes(2)
+    sunny, other = pl_scenes.training_scenes(2)
     assert len(sunny) == 4 * 2  # four objects, no duck
     assert len(other) == 4 * 4 * 2  # the same four objects under each of the four other weathers
-    rest = compose.scenes("train", 2, objects=compose.TRAINING_OBJECTS)
-    assert torch.equal(rest.images, other) and "duck" not in compose.TRAINING_OBJECTS
+    rest = pl_scenes.split("train", 2, objects=pl_scenes.TRAINING_OBJECTS)
+    assert torch.equal(rest.images, other) and "duck" not in pl_scenes.TRAINING_OBJECTS
     # Each "other" scene's sunny twin is in the sunny set: pairs, same seed.
     assert all(any(torch.equal(t, s) for s in sunny) for t in rest.truth)
 
 
 def test_a_scene_has_one_seed_whatever_else_is_asked_for():
-    ducks = compose.scenes("test", 3, objects=("duck",))
-    every = compose.scenes("test", 3)
+    ducks = pl_scenes.split("test", 3, objects=("duck",))
+    every = pl_scenes.split("test", 3)
     assert set(ducks.seeds.tolist()) == set(every.seeds[every.objects == 0].tolist())
-    boats = compose.scenes("test", 3, objects=("boat",), weathers=("night",))
+    boats = pl_scenes.split("test", 3, objects=("boat",), weathers=("night",))
     assert set(boats.seeds.tolist()) <= set(every.seeds.tolist())
     with pytest.raises(ValueError, match="sunny is the target"):
-        compose.scenes("test", 1, weathers=("sunny",))
+        pl_scenes.split("test", 1, weathers=("sunny",))
 
 
 def test_strength_zero_is_no_steering_and_references_are_scored(nets):
     ae, probes = nets
-    sunny, other = compose.training_scenes(2)
-    test = compose.scenes("test", 1)
+    sunny, other = pl_scenes.training_scenes(2)
+    test = pl_scenes.split("test", 1)
     plain = compose.score(ae, probes, test)
     for name, layers in compose.default_plans():
         method = compose.prepare(ae, name, layers, sunny, other)
@@ -66,8 +67,8 @@ def test_strength_zero_is_no_steering_and_references_are_scored(nets):
 
 def test_score_never_steers_its_own_yardstick(nets):
     ae, probes = nets
-    test = compose.scenes("test", 1)
-    sunny, other = compose.training_scenes(2)
+    test = pl_scenes.split("test", 1)
+    sunny, other = pl_scenes.training_scenes(2)
     method = compose.prepare(ae, "add", [SceneAutoencoder.BOTTLENECK], sunny, other)
     own = compose.reference_error(ae, test)
     with torch.no_grad(), method.context(ae, 2.0):
@@ -82,7 +83,7 @@ def test_score_never_steers_its_own_yardstick(nets):
 def test_non_finite_steering_is_never_a_success(nets):
     """NaN logits argmax to class 0 = sunny and duck: the probes would call a NaN picture a sunny duck."""
     ae, probes = nets
-    test = compose.scenes("test", 1)
+    test = pl_scenes.split("test", 1)
     for bad in (float("nan"), float("inf")):
         scores = compose.score(ae, probes, test, torch.full_like(test.images, bad))
         assert not scores["success"].any() and not scores["probe_success"].any()
@@ -91,12 +92,12 @@ def test_non_finite_steering_is_never_a_success(nets):
 
 def test_score_refuses_what_it_cannot_score(nets):
     ae, probes = nets
-    test = compose.scenes("test", 1)
+    test = pl_scenes.split("test", 1)
     with pytest.raises(ValueError, match="one picture per scene"):
         compose.score(ae, probes, test, test.images[:3])
     with pytest.raises(TypeError, match="tensor"):
         compose.score(ae, probes, test, test.images.numpy())
-    with pytest.raises(TypeError, match="compose.Scenes"):
+    with pytest.raises(TypeError, match="polylens.scenes.Split"):
         compose.score(ae, probes, test.images)
     with pytest.raises(TypeError, match="load_probes"):
         compose.score(ae, (ae, ae), test)
@@ -105,13 +106,13 @@ def test_score_refuses_what_it_cannot_score(nets):
 def test_evaluate_chooses_one_strength_per_plan_on_validation(nets, monkeypatch):
     ae, probes = nets
     seen_splits = []
-    original = compose.scenes
+    original = pl_scenes.split
 
     def spy(split, n, *args, **kwargs):
         seen_splits.append(split)
         return original(split, n, *args, **kwargs)
 
-    monkeypatch.setattr(compose, "scenes", spy)
+    monkeypatch.setattr(compose, "split", spy)
     table = compose.evaluate(ae, probes, plans=[("add", [SceneAutoencoder.BOTTLENECK]), ("mask", [SceneAutoencoder.BOTTLENECK])],
                              strengths=(0.5, 1.0), n_train=2, n_val=1, n_test=1)
     assert {"val", "test"} <= set(seen_splits)
@@ -121,10 +122,10 @@ def test_evaluate_chooses_one_strength_per_plan_on_validation(nets, monkeypatch)
         rate, low, high = r["success"]
         assert low <= rate <= high and r["n"] == 20 and len(r["verdicts"]) == 20
     assert "success" in str(table) and "duck" in str(table)
-    assert list(table.rows[0]["by_weather"]) == list(compose.BASE_WEATHERS)  # success split by starting weather
+    assert list(table.rows[0]["by_weather"]) == list(pl_scenes.BASE_WEATHERS)  # success split by starting weather
     strengths, success = table.curves()["add"]
     assert list(strengths) == [0.5, 1.0] and success.shape == (2,)
-    assert table.by_weather().splitlines()[0].split()[1:] == list(compose.BASE_WEATHERS)
+    assert table.by_weather().splitlines()[0].split()[1:] == list(pl_scenes.BASE_WEATHERS)
     full = table.full().splitlines()
     # header, rule, two references, three chance lines, rule, two methods x two strengths
     assert len(full) == 2 + 2 + 3 + 1 + 2 * 2
@@ -137,7 +138,7 @@ def test_bad_method_or_split_is_explained(nets):
     with pytest.raises(ValueError, match="choose from"):
         compose.prepare(ae, "flip", [SceneAutoencoder.BOTTLENECK], torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
     with pytest.raises(ValueError, match="split"):
-        compose.scenes("holdout", 1)
+        pl_scenes.split("holdout", 1)
     with pytest.raises(ValueError, match="at least one module"):
         compose.prepare(ae, "add", [], torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
 
@@ -157,7 +158,7 @@ def test_evaluate_explains_bad_arguments(nets, kwargs, match):
 
 def test_prepared_methods_go_through_the_same_protocol(nets):
     ae, probes = nets
-    sunny, other = compose.training_scenes(2)
+    sunny, other = pl_scenes.training_scenes(2)
     mine = compose.prepare(ae, "add", [SceneAutoencoder.BOTTLENECK], sunny, other)
     table = compose.evaluate(ae, probes, plans=[], methods={"my add": mine}, strengths=(0.0, 1.0),
                              n_train=2, n_val=1, n_test=1)
@@ -195,9 +196,9 @@ def test_with_the_shipped_networks_paired_transport_composes_far_above_chance():
 
 def test_geometry_measures_where_a_move_lands(nets):
     ae, _ = nets
-    sunny, other = compose.training_scenes(2)
+    sunny, other = pl_scenes.training_scenes(2)
     add = compose.prepare(ae, "add", [SceneAutoencoder.BOTTLENECK], sunny, other)
-    data = compose.scenes("test", 1, objects=("duck",))
+    data = pl_scenes.split("test", 1, objects=("duck",))
     g = compose.geometry(ae, data, {"still": (add, 0.0), "add": (add, 2.0)}, add.parts["direction"], n_crossings=1)
     assert g["oracle"]["decoder code off"] == 0.0  # the oracle's code is the reference
     assert g["still"]["units moved"] == 0.0 and g["still"]["boundaries crossed"] == 0.0
@@ -209,9 +210,9 @@ def test_geometry_measures_where_a_move_lands(nets):
 
 def test_a_gate_moved_by_gated_is_the_one_prepare_builds(nets):
     ae, probes = nets
-    sunny, other = compose.training_scenes(2)
+    sunny, other = pl_scenes.training_scenes(2)
     method = compose.prepare(ae, "add_if_below", [SceneAutoencoder.BOTTLENECK], sunny, other)
-    x = compose.scenes("test", 1).images
+    x = pl_scenes.split("test", 1).images
     with torch.no_grad():
         with method.context(ae, 2.0):
             built = ae(x)

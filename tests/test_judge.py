@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import polylens.scenes as pl_scenes
 from polylens import compose
 from polylens.judge import AnswerKey, wilson
 from polylens.scenes import draw_batch, load_autoencoder, render, scene_params_batch, sun_zone, to_tensor
@@ -16,7 +17,7 @@ def ae():
 
 @pytest.fixture(scope="module")
 def test():
-    return compose.scenes("test", 4)  # 80 scenes: 5 objects x 4 weathers x 4 seeds
+    return pl_scenes.split("test", 4)  # 80 scenes: 5 objects x 4 weathers x 4 seeds
 
 
 def rate(data, pictures):
@@ -38,7 +39,7 @@ def test_the_unsteered_picture_is_never_sunny(ae, test):
 
 
 def test_constant_pictures_never_compose(ae, test):
-    sunny, _ = compose.training_scenes(4)
+    sunny, _ = pl_scenes.training_scenes(4)
     with torch.no_grad():
         mean_sunny = ae(sunny).mean(0, keepdim=True).expand(len(test), -1, -1, -1)
     assert rate(test, mean_sunny) == 0.0
@@ -85,7 +86,7 @@ def test_where_a_hidden_sun_is_does_not_decide(test):
 
 
 def test_chance_lines_stay_low(ae, test):
-    sunny, other = compose.training_scenes(4)
+    sunny, other = pl_scenes.training_scenes(4)
     for name, pictures in compose.chance_pictures(ae, test, sunny, other).items():
         assert rate(test, pictures) <= 0.15, name
 

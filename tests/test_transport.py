@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import polylens.scenes as pl_scenes
 from polylens import capture, compose, steer
 from polylens.scenes import SceneAutoencoder
 
@@ -12,7 +13,7 @@ from polylens.scenes import SceneAutoencoder
 def setup():
     torch.manual_seed(0)
     ae = SceneAutoencoder(channels=2, width=4, seed=0).eval()
-    rest = compose.scenes("train", 2, objects=compose.TRAINING_OBJECTS)
+    rest = pl_scenes.split("train", 2, objects=pl_scenes.TRAINING_OBJECTS)
     plan = steer.fit_transport(ae, ae.BOTTLENECK, rest.images, rest.truth, np.array(compose.WEATHERS)[rest.weathers],
                                inputs=["encoder.3", "encoder.5"])
     return ae, rest, plan
@@ -97,4 +98,4 @@ def test_bad_input_is_explained(setup):
         with steer.transport(ae, plan, float("nan")):
             pass
     with pytest.raises(ValueError, match="training_scenes"):
-        compose.training_pairs(rest.truth[:3], rest.images)
+        pl_scenes.training_pairs(rest.truth[:3], rest.images)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from polylens import compose, steer
+import polylens.scenes as pl_scenes
+from polylens import compose
 from polylens.scenes import load_autoencoder, load_probes
 from polylens.widgets.studio import SunnyDuckStudio
 
@@ -13,7 +14,7 @@ from polylens.widgets.studio import SunnyDuckStudio
 @pytest.fixture(scope="module")
 def studio():
     ae, probes = load_autoencoder(), load_probes()
-    sunny, other = compose.training_scenes(6)
+    sunny, other = pl_scenes.training_scenes(6)
     plans = [("add", [ae.BOTTLENECK]), ("add_if_below", [ae.BOTTLENECK]), ("mask", [ae.BOTTLENECK])]
     methods = {name: compose.prepare(ae, name, layers, sunny, other) for name, layers in plans}
     return SunnyDuckStudio(ae, probes, methods, n_ducks=1, strengths=np.linspace(0, 2, 5), n_thresholds=3)
@@ -103,7 +104,7 @@ def test_extreme_slider_values_and_numpy_numbers_never_raise(studio):
 
 def test_numpy_counts_are_counts():
     ae, probes = load_autoencoder(), load_probes()
-    sunny, other = compose.training_scenes(2)
+    sunny, other = pl_scenes.training_scenes(2)
     methods = {"add_if_below": compose.prepare(ae, "add_if_below", [ae.BOTTLENECK], sunny, other)}
     studio = SunnyDuckStudio(ae, probes, methods, n_ducks=np.int64(1), strengths=[0.0, 1.0], n_thresholds=0)
     assert len(studio.ducks) == 4 and len(studio.thresholds) == 1  # only the method's own threshold

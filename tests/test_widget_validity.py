@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from polylens import compose, steer
+import polylens.scenes as pl_scenes
+from polylens import steer
 from polylens.regions import crossings
 from polylens.scenes import load_autoencoder, load_probes, render
 from polylens.widgets.validity import ValidityExplorer
@@ -14,7 +15,7 @@ from polylens.widgets.validity import ValidityExplorer
 @pytest.fixture(scope="module")
 def explorer():
     ae, probes = load_autoencoder(), load_probes()
-    sunny, other = compose.training_scenes(4)
+    sunny, other = pl_scenes.training_scenes(4)
     with torch.no_grad():
         d = steer.mean_difference(ae.encoder(sunny), ae.encoder(other), layer=ae.BOTTLENECK)
     return ValidityExplorer(ae, probes, d, alphas=np.linspace(-0.5, 1.5, 5))

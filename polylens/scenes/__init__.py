@@ -7,7 +7,8 @@
     probes = load_probes()                      # score any image: probes.object, probes.weather
 
 Modules: ``render`` (drawing), ``dataset`` (SceneDataset), ``networks``
-(architectures), ``weights`` (loading with sha256 checks), ``train``
+(architectures), ``weights`` (loading with sha256 checks), ``splits``
+(train, validation and test splits with their sunny truth), ``train``
 (``python -m polylens.scenes.train`` retrains everything).
 """
 
@@ -25,10 +26,25 @@ from polylens.scenes.render import (
     scene_params_batch,
     sun_zone,
 )
+from polylens.scenes.splits import (
+    BASE_WEATHERS,
+    SPLIT_SEEDS,
+    SUNNY,
+    TRAINING_OBJECTS,
+    Split,
+    split,
+    training_pairs,
+    training_scenes,
+)
 from polylens.scenes.weights import Probes, WeightsError, load_autoencoder, load_manifest, load_probes
 
 __all__ = [
+    "BASE_WEATHERS",
     "OBJECTS",
+    "SPLIT_SEEDS",
+    "SUNNY",
+    "Split",
+    "TRAINING_OBJECTS",
     "Probes",
     "SceneAutoencoder",
     "SceneDataset",
@@ -45,6 +61,9 @@ __all__ = [
     "render_batch",
     "scene_params",
     "scene_params_batch",
+    "split",
     "sun_zone",
+    "training_pairs",
+    "training_scenes",
     "to_tensor",
 ]

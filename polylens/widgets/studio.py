@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from polylens._checks import whole_number
-from polylens.compose import Method, gated, reference_error, scenes, score
+from polylens.compose import Method, gated, reference_error, score
+from polylens.scenes import split
 from polylens.hooks import capture
 from polylens.judge import describe
 from polylens.scenes import OBJECTS, WEATHERS, Probes
@@ -86,7 +87,7 @@ class SunnyDuckStudio:
         self.strengths = np.round(np.asarray(strengths, dtype=float), 6)
         if self.strengths.ndim != 1 or len(self.strengths) < 2 or not np.isfinite(self.strengths).all():
             raise ValueError("strengths must be a 1-D grid of at least two finite numbers")
-        self.data = scenes("test", n_ducks, objects=("duck",))
+        self.data = split("test", n_ducks, objects=("duck",))
         self.ducks = [(WEATHERS[w], int(s)) for w, s in zip(self.data.weathers, self.data.seeds)]
         self.thresholds = self._threshold_grid(n_thresholds)
         self._precompute()
