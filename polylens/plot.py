@@ -9,7 +9,7 @@ import torch
 
 from polylens._checks import finite_number, whole_number
 
-__all__ = ["picture_grid", "plane_grid", "show_field"]
+__all__ = ["distinct_colors", "picture_grid", "plane_grid", "show_field"]
 
 
 def plane_grid(
@@ -50,6 +50,26 @@ def show_field(ax, values, extent: Sequence[float] = (-1.0, 1.0, -1.0, 1.0), *, 
         ax.set_title(title)
     ax.set_aspect("equal")
     return im
+
+
+def distinct_colors(n: int) -> np.ndarray:
+    """(n, 4) RGBA colours, no two alike: one per region when a learner is asked to count them.
+
+    The strong tab10 colours come first, then the light half of tab20, then
+    tab20b and tab20c (60 in all); beyond that, hues are spread by the golden
+    ratio (still distinct, harder to tell apart).
+    """
+    import matplotlib
+
+    n = whole_number(n, "n", low=0)
+    cmaps = matplotlib.colormaps
+    table = np.concatenate([cmaps["tab10"](np.arange(10)), cmaps["tab20"](np.arange(1, 20, 2)),
+                            cmaps["tab20b"](np.arange(20)), cmaps["tab20c"](np.arange(20))])
+    if n <= len(table):
+        return table[:n]
+    hues = np.mod(np.arange(n - len(table)) * 0.618033988749895, 1.0)
+    extra = matplotlib.colors.hsv_to_rgb(np.stack([hues, np.full_like(hues, 0.6), np.full_like(hues, 0.9)], axis=1))
+    return np.concatenate([table, np.c_[extra, np.ones(len(extra))]])
 
 
 def _check_extent(extent: Sequence[float]) -> tuple[float, float, float, float]:

@@ -1,5 +1,7 @@
 """The notebook 01 explorer, driven without a browser."""
 
+import re
+
 import matplotlib.pyplot as plt
 import pytest
 
@@ -60,3 +62,23 @@ def test_the_neuron_slider_only_visits_neurons_that_cross_the_square(explorer):
     shown = [v for v in views if not v.message]
     assert all(len(v.highlight) > 0 for v in shown)
     assert len({v.highlight.tobytes() for v in shown}) == len(shown)  # each step shows another neuron
+
+
+def test_distinct_colors_give_every_region_its_own_colour():
+    # Notebook 00 asks learners to count regions by colour: no colour may repeat.
+    import numpy as np
+
+    for n in (0, 1, 22, 60, 150):
+        colours = pl.plot.distinct_colors(n)
+        assert colours.shape == (n, 4)
+        assert len(np.unique(colours.round(4), axis=0)) == n
+
+
+def test_readout_counts_in_english(explorer):
+    from polylens.widgets.polytopes import _count
+
+    assert (_count(1, "straight piece"), _count(2, "straight piece")) == ("1 straight piece", "2 straight pieces")
+    for layer in (1, 2):
+        for k in range(8):
+            assert not re.search(r"\b1 straight pieces", explorer.view(8, 2, 100, layer=layer, neuron=k).readout)
+    assert "1 hidden layer;" in explorer.view(4, 1, 100, layer=2).message

@@ -115,8 +115,8 @@ def scene_nets():
 
 
 def _scene_state(view) -> tuple[str, str, int]:
-    obj, weather, seed = re.match(r"(\w+) on a (\w+) day, seed (\d+)", view.readout).groups()
-    return obj, weather, int(seed)
+    obj, day, night, seed = re.match(r"(\w+) (?:on an? (\w+) day|at (night)), seed (\d+)", view.readout).groups()
+    return obj.lower(), day or night, int(seed)
 
 
 def _scenes(nets) -> Rough:
@@ -302,7 +302,7 @@ def test_polytopes_layer_and_neuron_beyond_the_network(rough):
     # The widget lets layer reach 2 while depth is 1: the readout says which layer it shows.
     controls = _controls(rough.box, rough.controls)
     controls["depth"].value, controls["layer"].value = 1, 2
-    assert "hidden layer(s); showing layer 1" in rough.explorer._readout.value
+    assert "1 hidden layer; showing layer 1" in rough.explorer._readout.value
 
 
 @pytest.mark.parametrize("rough", ["scenes"], indirect=True)

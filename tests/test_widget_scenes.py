@@ -40,3 +40,10 @@ def test_update_redraws_the_images_and_readout(explorer):
     explorer.update("car", "night", 2)
     assert not np.array_equal(before, explorer._images[0].get_array()) and explorer._readout.value != text
     plt.close(explorer.area.fig)
+
+
+@pytest.mark.parametrize(("weather", "phrase"), [
+    ("sunny", "Duck on a sunny day"), ("overcast", "Duck on an overcast day"), ("night", "Duck at night"),
+])
+def test_readout_names_the_weather_in_english(explorer, weather, phrase):
+    assert explorer.view("duck", weather, 1).readout.startswith(phrase + ", seed 1.")

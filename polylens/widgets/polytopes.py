@@ -14,6 +14,7 @@ from itertools import product
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import patheffects
 import torch
 from matplotlib.collections import LineCollection, PolyCollection
 from tqdm.auto import tqdm
@@ -25,6 +26,15 @@ from polylens.training import train_classifier
 from polylens.widgets.figure import FigureArea
 
 COLORS = ("code", "output", "n_on", "layer")
+# What each colouring means, for the colour bar (the code colouring only tells regions apart).
+COLOR_LABELS = {
+    "output": "logit of class 1 at the region's centre",
+    "n_on": "neurons on in the region",
+    "layer": "layer whose boundary cut the region last",
+}
+# A dark rim under a light line (and a light rim under a dark one) shows on every region colour.
+_RIMMED = [patheffects.Stroke(linewidth=5.5, foreground="black"), patheffects.Normal()]
+_RIMMED_LIGHT = [patheffects.Stroke(linewidth=4.5, foreground="white"), patheffects.Normal()]
 
 
 @dataclass
@@ -106,28 +116,36 @@ class PolytopeExplorer:
         layer, neuron = _whole(layer, 1, "layer", notes), _whole(neuron, 0, "neuron", notes)
         sl = self.slices[width, depth, step]
         if not 1 <= layer <= depth:
-            notes.append(f"this network has {depth} hidden layer(s); showing layer {min(max(layer, 1), depth)}")
+            notes.append(f"this network has {_count(depth, 'hidden layer')}; "
+                         f"showing layer {min(max(layer, 1), depth)}")
             layer = min(max(layer, 1), depth)
         per_neuron = sl.hyperplanes[layer - 1]
         # The slider walks through the neurons whose hyperplanes cross this square;
         # the others are on everywhere or off everywhere here and draw nothing.
         crossing = [j for j, segs in enumerate(per_neuron) if len(segs)]
+        changing = len(crossing)
         if not crossing:
             crossing = [0]
             notes.append(f"no neuron of layer {layer} changes state on this square")
         if not 0 <= neuron < len(crossing):
-            notes.append(f"{len(crossing)} neurons of layer {layer} cross this square (slider 0 to "
+            notes.append(f"{_count(len(crossing), 'neuron')} of layer {layer} "
+                         f"{'crosses' if len(crossing) == 1 else 'cross'} this square (slider 0 to "
                          f"{len(crossing) - 1}); showing the {'first' if neuron < 0 else 'last'}")
             neuron = min(max(neuron, 0), len(crossing) - 1)
         unit = crossing[neuron]
         layer_lines = sl.layer_lines[layer - 1]
         highlight = per_neuron[unit]
+        rest = "" if changing == width else " (each of the others is on everywhere or off everywhere)"
         readout = (
-            f"width {width}, depth {depth}, step {step}: <b>{len(sl.regions)} regions</b> on this square, "
-            f"training accuracy {sl.accuracy:.0%}.<br>Layer {layer}: {len(crossing)} of {width} neurons change "
-            f"state here (the rest are on or off everywhere). Gold: neuron {unit}, whose bent hyperplane has "
-            f"{_pieces(highlight)} straight pieces here."
+            f"width {width}, depth {depth}, step {step}: <b>{_count(len(sl.regions), 'region')}</b> on this "
+            f"square, training accuracy {sl.accuracy:.0%}.<br>Layer {layer}: {changing} of {width} neurons "
+            f"{'changes' if changing == 1 else 'change'} state here{rest}. "
         )
+        if changing:
+            pieces = _count(_pieces(highlight), "straight piece")
+            readout += f"Gold: neuron {unit}, whose bent hyperplane has {pieces} here."
+        else:
+            readout += "No neuron of this layer has a boundary here to highlight."
         return PolytopeView(sl.regions, layer_lines, highlight, sl.decision, readout, "; ".join(notes))
 
     # ---------------------------------------------------------- drawing ---
@@ -147,32 +165,64 @@ class PolytopeExplorer:
         return view
 
     def _draw(self, view: PolytopeView, color: str) -> None:
-        ax = self.area.fig.axes[0]
+        ax, cax = self.area.fig.axes[0], self._cax
         for artist in list(ax.collections):
             if artist is not self._points:
                 artist.remove()
         values = view.regions.colors(color, output=1)
-        cmap = "tab20" if color == "code" else "viridis"
+        depth = len(view.regions.codes.layers)
+        if color == "code":
+            cmap, clim = "tab20", (0, 19)
+        elif color == "layer":
+            values = values + 1  # layers count from 1, as on the layer slider; 0: never cut
+            cmap, clim = plt.get_cmap("viridis", depth + 1), (-0.5, depth + 0.5)
+        else:
+            cmap, clim = "viridis", None
         polys = PolyCollection(view.regions.polygons, array=values, cmap=cmap, edgecolors="white",
                                linewidths=0.3, zorder=0)
-        if color == "code":
-            polys.set_clim(0, 19)
+        if clim is not None:
+            polys.set_clim(*clim)
         ax.add_collection(polys)
         ax.add_collection(LineCollection(view.layer_lines, colors="k", linewidths=0.7, zorder=2))
-        ax.add_collection(LineCollection(view.highlight, colors="gold", linewidths=3, zorder=3))
+        ax.add_collection(LineCollection(view.highlight, colors="gold", linewidths=3, zorder=3,
+                                         path_effects=_RIMMED))
         ax.add_collection(LineCollection(view.decision, colors="red", linewidths=2.5, zorder=4,
-                                         linestyles="--"))
+                                         linestyles="--", path_effects=_RIMMED_LIGHT))
+        cax.clear()
+        cax.set_visible(color != "code")
+        if color == "code":
+            ax.set_title("regions, coloured by code (20 colours, reused)", fontsize=9)
+        else:
+            bar = self.area.fig.colorbar(polys, cax=cax)
+            bar.set_label(COLOR_LABELS[color], fontsize=9)
+            if color == "layer":
+                bar.set_ticks(range(depth + 1), labels=["none"] + [str(k) for k in range(1, depth + 1)])
+            ax.set_title(f"regions, coloured by the {color_name(color)}", fontsize=9)
 
     def widget(self, width: int | None = None, depth: int | None = None):
         """Sliders, the figure and a readout, wired to :meth:`update`."""
         import ipywidgets as widgets
 
+        from matplotlib.lines import Line2D
+        from mpl_toolkits.axes_grid1 import make_axes_locatable
+
         with plt.ioff():
-            fig, ax = plt.subplots(figsize=(5.5, 5.5))
-        self._points = ax.scatter(*self.x.T, c=self.y, cmap="coolwarm", s=6, edgecolors="none", zorder=5)
+            fig, ax = plt.subplots(figsize=(6.4, 6.0))
+        self._points = ax.scatter(*self.x.T, c=self.y, cmap="coolwarm", vmin=0, vmax=1, s=6, edgecolors="none",
+                                  zorder=5)
         ax.set(xlim=self.extent[:2], ylim=self.extent[2:], aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
-        ax.set_title("regions; black: a layer's bent hyperplanes; gold: one neuron; red: decision", fontsize=9)
-        fig.tight_layout()
+        self._cax = make_axes_locatable(ax).append_axes("right", size="4%", pad=0.1)
+        self._cax.set_visible(False)
+        key = [
+            Line2D([], [], color="k", lw=0.7, label="bent hyperplanes of the chosen layer"),
+            Line2D([], [], color="gold", lw=3, path_effects=_RIMMED, label="the chosen neuron's (gold)"),
+            Line2D([], [], color="red", lw=2.5, ls="--", path_effects=_RIMMED_LIGHT, label="decision boundary"),
+            Line2D([], [], ls="none", marker="o", ms=4, color=plt.get_cmap("coolwarm")(0.0), label="class 0"),
+            Line2D([], [], ls="none", marker="o", ms=4, color=plt.get_cmap("coolwarm")(1.0), label="class 1"),
+        ]
+        fig.legend(handles=key, loc="lower center", ncol=2, fontsize=8, frameon=False)
+        # Fixed margins, not tight_layout: the colour bar comes and goes, the square stays put.
+        fig.subplots_adjust(left=0.1, right=0.84, bottom=0.2, top=0.94)
         self.area = FigureArea(fig)
         self._readout = widgets.HTML()
         c = {
@@ -231,6 +281,16 @@ def _whole(value, default: int, name: str, notes: list[str]) -> int:
     if not number.is_integer():
         notes.append(f"{name} must be a whole number, got {_short(value)}; showing {round(number)}")
     return round(number)
+
+
+def color_name(color: str) -> str:
+    """A short name of a colouring, for the figure's title."""
+    return {"output": "logit of class 1", "n_on": "number of neurons on", "layer": "layer of the last cut"}[color]
+
+
+def _count(n: int, word: str) -> str:
+    """``n`` and ``word``, plural unless ``n`` is 1: "1 region", "3 regions", "0 straight pieces"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _pieces(segments: np.ndarray) -> int:

@@ -20,6 +20,13 @@ from polylens.widgets.figure import FigureArea
 HELD_OUT = {("duck", "sunny")}
 
 
+def when(weather: str) -> str:
+    """The weather as a phrase: "on a sunny day", "on an overcast day", "at night"."""
+    if weather == "night":
+        return "at night"
+    return f"on {'an' if weather[0] in 'aeiou' else 'a'} {weather} day"
+
+
 @dataclass
 class SceneView:
     """What one (object, weather, seed) shows."""
@@ -78,7 +85,7 @@ class SceneExplorer:
         error = float(((rec - x) ** 2).mean())
         held = " <b>The autoencoder never saw this combination in training.</b>" if (obj, weather) in HELD_OUT else ""
         readout = (
-            f"{obj} on a {weather} day, seed {seed}. Reconstruction error {error:.4f}.{held}<br>"
+            f"{obj.capitalize()} {when(weather)}, seed {seed}. Reconstruction error {error:.4f}.{held}<br>"
             f"Probes on the reconstruction: object <b>{OBJECTS[o]}</b> ({float(p_obj[o]):.0%}), "
             f"weather <b>{WEATHERS[w]}</b> ({float(p_wea[w]):.0%})."
         )

@@ -177,7 +177,8 @@ class PathExplorer:
         total, sampled_total = len(self.t_exact), len(seen)
         flips = "; ".join(f"{name}: {k}" for name, k in changed.items())
         readout = (
-            f"t = {t:.2f}: <b>{exact_so_far}</b> of {total} boundaries crossed so far (exact).<br>"
+            f"t = {t:.2f}: <b>{exact_so_far}</b> of {total} {'boundary' if total == 1 else 'boundaries'} "
+            f"crossed so far (exact).<br>"
             f"With {n_samples} evenly spaced samples you would see <b>{sampled_so_far}</b> "
             f"(of {sampled_total} on the whole path; {total - sampled_total} missed).<br>"
             f"Bits that differ from the code at x0, by layer: {flips}."
