@@ -14,8 +14,8 @@ from itertools import product
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib import patheffects
 import torch
+from matplotlib import patheffects
 from matplotlib.collections import LineCollection, PolyCollection
 from tqdm.auto import tqdm
 
@@ -202,7 +202,6 @@ class PolytopeExplorer:
     def widget(self, width: int | None = None, depth: int | None = None):
         """Sliders, the figure and a readout, wired to :meth:`update`."""
         import ipywidgets as widgets
-
         from matplotlib.lines import Line2D
         from mpl_toolkits.axes_grid1 import make_axes_locatable
 
