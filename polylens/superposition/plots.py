@@ -105,9 +105,9 @@ def _outputs_on_scale(n_features: int):
     """One grey per count of outputs on, 0 (white) to ``n_features`` (darkest), pale enough to draw over."""
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
-    greys = mpl.colormaps["Greys"](np.linspace(0, n_features / (n_features + 1), n_features + 1))
+    greys = mpl.colormaps["Greys"](np.linspace(0, 0.9, n_features + 1))
     # Blend with white here, not with alpha, so that the colour bar shows exactly the patches' colours.
-    greys[:, :3] = 1 - 0.55 * (1 - greys[:, :3])
+    greys[:, :3] = 1 - 0.6 * (1 - greys[:, :3])
     cmap = ListedColormap(greys, name="outputs_on")
     return cmap, BoundaryNorm(np.arange(n_features + 2) - 0.5, n_features + 1)
 
@@ -124,10 +124,14 @@ def hidden_regions(ax: Axes, regions: Regions, n_features: int) -> PolyCollectio
     return coll
 
 
-def outputs_on_colorbar(ax: Axes, n_features: int, label: str = "outputs on (features reported present)"):
-    """The key to :func:`hidden_regions`: one grey per number of outputs on, 0 to ``n_features``."""
+def outputs_on_colorbar(ax, n_features: int, label: str = "outputs on (features reported present)"):
+    """The key to :func:`hidden_regions`: one grey per number of outputs on, 0 to ``n_features``.
+
+    ``ax`` is one axes or a list of them (the bar then spans them all).
+    """
     from matplotlib.cm import ScalarMappable
 
     cmap, norm = _outputs_on_scale(n_features)
-    return ax.figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, ticks=range(n_features + 1),
+    fig = np.atleast_1d(ax).flat[0].figure
+    return fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, ticks=range(n_features + 1),
                               fraction=0.046, pad=0.03, label=label)
