@@ -14,13 +14,14 @@ PIP_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 # Jupyter refuses to run as root (common in containers) unless told it may.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help lab test bench binder-check notebooks-clean clean
+.PHONY: help lab test bench binder-check site notebooks-clean clean
 
 help:
 	@echo "make lab    - open the curriculum in JupyterLab (creates .venv on first use)"
 	@echo "make test   - run the unit tests and execute every notebook (nbval)"
 	@echo "make bench  - print the performance table (benchmarks/)"
 	@echo "make binder-check - build binder/'s environment and run every notebook in it"
+	@echo "make site   - build the course as a static website in site/ (every notebook executed)"
 	@echo "make clean  - remove .venv and caches"
 
 $(LAB_STAMP): pyproject.toml
@@ -46,6 +47,10 @@ bench: $(LAB_STAMP)
 # The Binder dry run (tools/binder_check.py); `make test` runs it too (tests/binder/).
 binder-check: $(TEST_STAMP)
 	$(BIN)/python tools/binder_check.py
+
+# The course as a static website in site/ (tools/build_site.py); offline, every notebook executed.
+site: $(TEST_STAMP)
+	$(BIN)/python tools/build_site.py
 
 notebooks-clean: $(TEST_STAMP)
 	$(BIN)/python tools/nbclean.py notebooks/*.ipynb
