@@ -138,6 +138,9 @@ nav.pager { display: flex; justify-content: space-between; margin: 2em 0 0; font
 table { border-collapse: collapse; } th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
 pre, code { font-size: 90%; } pre { background: #f5f5f5; padding: 0.6em; overflow-x: auto; }
 .binder { font-size: 90%; }
+a.anchor-link { visibility: hidden; text-decoration: none; margin-left: 0.25em; color: #999; }
+h1:hover > a.anchor-link, h2:hover > a.anchor-link, h3:hover > a.anchor-link, h4:hover > a.anchor-link
+  { visibility: visible; }
 """
 
 # A notebook page: nbconvert's lab template without anything it would fetch
