@@ -54,7 +54,9 @@ def chromium_path() -> str:
     return chromium
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API allows one running instance per thread, and the site tests
+# (tests/site/) reuse this fixture; each test module starts and stops its own Chromium.
+@pytest.fixture(scope="module")
 def browser(chromium_path):
     from playwright.sync_api import sync_playwright
 
