@@ -43,3 +43,16 @@ def test_forgetting_the_first_bias_in_c_is_explained():
 def test_transposed_a_is_explained():
     with pytest.raises(exercises.ExerciseFailed, match=r"shape \(2, 3\)"):
         exercises.check("local_affine", lambda m, x0: (torch.zeros(2, 3), torch.zeros(3)))
+
+
+def test_a_region_count_may_be_any_whole_number_type():
+    import numpy as np
+    import torch
+
+    from polylens import exercises
+
+    ref = exercises.solution("grid_region_count")
+    for form in (float, np.int64, torch.tensor):
+        assert exercises.check("grid_region_count", lambda model, n: form(ref(model, n)), quiet=True)
+    with pytest.raises(exercises.ExerciseFailed, match="not a count"):
+        exercises.check("grid_region_count", lambda model, n: ref(model, n) - 0.5, quiet=True)

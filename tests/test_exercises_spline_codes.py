@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from polylens import exercises
 from polylens.exercises import ExerciseFailed, check
 from polylens.hooks import run_with_cache
 from polylens.spline import spline_code
@@ -108,3 +109,33 @@ def test_boundaries_off_by_one_samples():
         return int(np.any(bits[1:] != bits[:-1], axis=1).sum())
 
     _fails("boundaries_crossed", one_too_many, "exactly n_samples points|expected")
+
+
+# --------------------------------- answers that pass by accident no more ---
+
+
+def test_spline_code_bits_given_as_zero_and_two_are_refused():
+    ref = exercises.solution("spline_code")
+    with pytest.raises(exercises.ExerciseFailed, match="on or off"):
+        exercises.check("spline_code", lambda model, x: 2 * ref(model, x).astype(int), quiet=True)
+    with pytest.raises(exercises.ExerciseFailed, match="dtype complex"):
+        exercises.check("spline_code", lambda model, x: ref(model, x).astype(complex), quiet=True)
+    assert exercises.check("spline_code", lambda model, x: ref(model, x).astype(np.float64), quiet=True)
+
+
+def test_hamming_distances_must_be_real_counts():
+    ref = exercises.solution("hamming")
+    with pytest.raises(exercises.ExerciseFailed, match="dtype complex"):
+        exercises.check("hamming", lambda a, b: ref(a, b).astype(complex), quiet=True)
+    assert exercises.check("hamming", lambda a, b: ref(a, b).astype(np.float64), quiet=True)
+
+
+def test_a_crossing_count_must_be_a_whole_number():
+    ref = exercises.solution("boundaries_crossed")
+    with pytest.raises(exercises.ExerciseFailed, match="not a count"):
+        exercises.check("boundaries_crossed", lambda m, x0, x1, n: ref(m, x0, x1, n) + 0.9, quiet=True)
+    with pytest.raises(exercises.ExerciseFailed, match="whole number"):
+        exercises.check("boundaries_crossed", lambda m, x0, x1, n: complex(ref(m, x0, x1, n)), quiet=True)
+    assert exercises.check("boundaries_crossed", lambda m, x0, x1, n: np.int64(ref(m, x0, x1, n)), quiet=True)
+    assert exercises.check("boundaries_crossed", lambda m, x0, x1, n: float(ref(m, x0, x1, n)), quiet=True)
+    assert exercises.check("boundaries_crossed", lambda m, x0, x1, n: torch.tensor(ref(m, x0, x1, n)), quiet=True)

@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ExerciseFailed", "Exercise", "Result", "as_array", "check", "exercise", "names", "solution"]
+__all__ = ["ExerciseFailed", "Exercise", "Result", "as_array", "as_bits", "as_count", "check", "exercise", "names",
+           "solution"]
 
 
 class ExerciseFailed(AssertionError):
@@ -79,6 +80,40 @@ def as_array(value, what: str):
         return np.asarray(value)
     except Exception as err:  # noqa: BLE001 - anything unconvertible is the learner's to fix
         raise ExerciseFailed(f"{what} must be an array or tensor, got {type(value).__name__}") from err
+
+
+def as_count(value, what: str) -> int:
+    """A learner's count (int, numpy or 0-d tensor integer, or a float that is a whole number) as an int.
+
+    3.9 or a complex number is not a count: the message says so, instead of rounding it away.
+    """
+    arr = as_array(value, what)
+    if arr.ndim != 0 and arr.size != 1:
+        raise ExerciseFailed(f"{what} must be one number, got an array of shape {arr.shape}")
+    arr = arr.reshape(())
+    if arr.dtype == bool or arr.dtype.kind not in "iuf":
+        raise ExerciseFailed(f"{what} must be a whole number (an int), got {arr.dtype} {arr.item()!r}")
+    number = arr.item()
+    if not float(number).is_integer():
+        raise ExerciseFailed(f"{what} must be a whole number: you returned {number}, which is not a count")
+    return int(number)
+
+
+def as_bits(value, what: str):
+    """A learner's on/off array as bools: bools, or 0/1 as ints or floats; anything else is refused."""
+    import numpy as np
+
+    arr = as_array(value, what)
+    if arr.dtype == bool:
+        return arr
+    if arr.dtype.kind not in "iuf":
+        raise ExerciseFailed(f"{what} must hold on/off bits (True/False, or 0/1), got dtype {arr.dtype}")
+    values = np.unique(arr)
+    if not np.isin(values, [0, 1]).all():
+        shown = ", ".join(f"{v:g}" for v in values[:4])
+        raise ExerciseFailed(f"{what} holds {shown}{' ...' if len(values) > 4 else ''}: a neuron is on or off, so "
+                             "return booleans (pre > 0), or 0 and 1")
+    return arr.astype(bool)
 
 
 def solution(name: str) -> Callable:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from polylens.exercises import ExerciseFailed, exercise
+from polylens.exercises import ExerciseFailed, as_count, exercise
 from polylens.models import MLP
 from polylens.plot import plane_grid
 from polylens.regions import slice_regions
@@ -25,9 +25,7 @@ def check_grid_region_count(fn: Callable) -> str:
     model = MLP([2, 6, 6, 1], seed=2)
     exact = len(slice_regions(model, torch.zeros(2), torch.tensor([1.0, 0]), torch.tensor([0, 1.0])))
     first_layer = len(np.unique(spline_code(model, plane_grid(n=150), "relu0").bits, axis=0))
-    got = fn(model, 150)
-    if not isinstance(got, (int, np.integer)):
-        raise ExerciseFailed(f"return the number of distinct codes as an int, not {type(got).__name__}")
+    got = as_count(fn(model, 150), "the number of distinct codes")
     if got > exact:
         raise ExerciseFailed(
             f"you counted {got} regions but there are exactly {exact}: a grid can only miss regions, "

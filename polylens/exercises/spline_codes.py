@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from polylens.exercises import ExerciseFailed, as_array, exercise
+from polylens.exercises import ExerciseFailed, as_array, as_bits, as_count, exercise
 from polylens.hooks import run_with_cache
 from polylens.models import MLP
 from polylens.spline import spline_code
@@ -48,14 +48,12 @@ def check_spline_code(fn: Callable) -> str:
             f"your code has {got.shape[1]} columns; the network has {want.shape[1]} ReLU neurons "
             f"({' + '.join(map(str, widths))}). Did you include the output layer? It has no ReLU."
         )
-    if got.dtype != bool:
-        values = np.unique(got)
-        if got.dtype.kind == "f" and not np.isin(values, [0.0, 1.0]).all():
-            raise ExerciseFailed(
-                "your code holds real numbers, not on/off bits: compare the pre-activation with 0 "
-                "(pre > 0), don't return the activations themselves"
-            )
-        got = got.astype(bool)
+    if got.dtype.kind == "f" and not np.isin(np.unique(got), [0.0, 1.0]).all():
+        raise ExerciseFailed(
+            "your code holds real numbers, not on/off bits: compare the pre-activation with 0 "
+            "(pre > 0), don't return the activations themselves"
+        )
+    got = as_bits(got, "your spline code")
     if np.array_equal(got, ~want):
         raise ExerciseFailed("every bit is flipped: a neuron is *on* where its pre-activation is > 0")
     layer_bits = [got[:, l.start:l.stop] for l in spline_code(model, x).layers]
@@ -88,6 +86,8 @@ def check_hamming(fn: Callable) -> str:
     for i, k in enumerate(flips):
         b[i, rng.choice(20, size=k, replace=False)] ^= True
     got = as_array(fn(a, b), "your distances")
+    if got.dtype == bool or got.dtype.kind not in "iuf":
+        raise ExerciseFailed(f"return counts (whole numbers), one per row; yours have dtype {got.dtype}")
     if got.ndim == 0:
         raise ExerciseFailed(
             f"you returned one number ({got}); return one distance per row, shape ({len(a)},): compare "
@@ -128,11 +128,7 @@ def check_boundaries_crossed(fn: Callable) -> str:
     x0, x1 = torch.tensor([-1.5, 0.7]), torch.tensor([1.5, -0.4])
     for n in (2, 9, 64):
         want = boundaries_crossed(model, x0, x1, n)
-        got = fn(model, x0, x1, n)
-        try:
-            got = int(got)
-        except (TypeError, ValueError) as err:
-            raise ExerciseFailed(f"return one integer, the number of changes; got {type(got).__name__}") from err
+        got = as_count(fn(model, x0, x1, n), "the number of code changes")
         if got == want:
             continue
         t = torch.linspace(0.0, 1.0, n)[:, None]
