@@ -1,6 +1,5 @@
 """The path explorer's pure view and its update, without a browser."""
 
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -50,16 +49,15 @@ def test_bad_values_give_a_message_not_an_exception(explorer, t, n):
     assert v.message and 0.0 <= v.t <= 1.0 and v.n_samples in explorer.sample_counts
 
 
-def test_update_redraws_and_is_fast(explorer):
+def test_update_redraws(explorer):
+    # How fast it redraws is measured in benchmarks/bench_notebooks.py, never asserted here:
+    # a busy machine is slower, not broken.
     explorer.widget(t=0.2, n_samples=16)
     explorer.area.refresh = explorer.area.fig.canvas.draw  # no display outside a notebook
     before = explorer._readout.value
-    start = time.perf_counter()
     view = explorer.update(0.8, 256)
-    elapsed = time.perf_counter() - start
     assert explorer._readout.value != before and explorer._readout.value.startswith(view.readout)
     assert np.allclose(explorer._marker.get_offsets()[0], view.point)
-    assert elapsed < 2.0  # generous on a shared CI machine; typically ~0.2 s including the draw
     explorer.update(42, 3)  # invalid: shown as a message
     assert "<i>" in explorer._readout.value
     plt.close(explorer.area.fig)
