@@ -40,7 +40,7 @@ from torch import nn
 
 from polylens import steer
 from polylens._checks import finite_number, whole_number
-from polylens.hooks import capture
+from polylens.hooks import capture, collect
 from polylens.judge import wilson
 from polylens.scenes.dataset import to_tensor
 from polylens.scenes.networks import SceneAutoencoder
@@ -73,12 +73,7 @@ class Method:
 
 
 def _acts(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
-    parts = []
-    for i in range(0, len(x), BATCH):  # batches: only one layer's activations are kept
-        with torch.no_grad(), capture(model, layer) as cache:
-            model(x[i:i + BATCH])
-        parts.append(cache[layer])
-    return torch.cat(parts)
+    return collect(model, x, [layer], batch=BATCH)[layer]
 
 
 def _direction(model, layer, sunny, other):

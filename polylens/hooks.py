@@ -50,6 +50,7 @@ __all__ = [
     "NamesFilter",
     "UnknownNameError",
     "capture",
+    "collect",
     "hooked",
     "resolve_names",
     "run_with_cache",
@@ -534,6 +535,21 @@ def hooked(
             handles.append(modules[name].register_forward_hook(make_post(name, fns)))
         yield model
 
+
+def collect(model: nn.Module, x: torch.Tensor, names: Sequence[str], batch: int = 160) -> dict[str, torch.Tensor]:
+    """Outputs of the modules ``names`` for inputs ``x``, run ``batch`` rows at a time: name -> (n, ...).
+
+    Only these layers are kept, so a large ``x`` needs no more memory than one
+    batch's forward pass plus the answer. Runs without gradients.
+    """
+    names = list(names)
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    for i in range(0, len(x), batch):
+        with torch.no_grad(), capture(model, names) as cache:
+            model(x[i:i + batch])
+        for name in names:
+            parts[name].append(cache[name])
+    return {name: torch.cat(p) for name, p in parts.items()}
 
 def run_with_cache(
     model: nn.Module,

@@ -47,10 +47,10 @@ import torch
 
 from polylens._checks import whole_number
 from polylens.scenes.render import OBJECTS, WEATHERS, draw_batch, scene_params_batch, sun_zone
+from polylens.scenes.splits import SUNNY
 
 __all__ = ["AnswerKey", "DECOY_SEEDS", "describe", "wilson"]
 
-SUNNY = "sunny"
 # Scene seeds of the scene decoys: decoy j of scene s is DECOY_SEEDS + s * 64 + j,
 # far from every split's seeds and the same whatever batch s is judged in.
 DECOY_SEEDS = 20_000_000_000

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from polylens._checks import finite_number, real_array, whole_number
-from polylens.hooks import HookPoint, capture, hooked, single_use
+from polylens.hooks import HookPoint, collect, hooked, single_use
 from polylens.spline import CodeMask, Layer, SplineCode, mask, preactivations
 
 __all__ = [
@@ -629,17 +629,6 @@ class PairedTransport:
 _FIT_CHUNK = 64  # pairs per step of fit_transport: features for 64 x 64 positions take about 30 MB
 
 
-def _outputs(model: nn.Module, x: torch.Tensor, names: list[str], batch: int = 160) -> dict[str, torch.Tensor]:
-    """Outputs of ``names`` for ``x``, batch by batch (only these layers are kept)."""
-    parts: dict[str, list] = {name: [] for name in names}
-    for i in range(0, len(x), batch):
-        with torch.no_grad(), capture(model, names) as cache:
-            model(x[i:i + batch])
-        for name in names:
-            parts[name].append(cache[name])
-    return {name: torch.cat(p) for name, p in parts.items()}
-
-
 def fit_transport(model: nn.Module, layer: str, before: torch.Tensor, after: torch.Tensor, starts: Any, *,
                   inputs: Sequence[str] = (), shape: tuple[int, int, int] | None = None, radius: int = 2,
                   ridge: float = 0.1) -> PairedTransport:
@@ -679,9 +668,9 @@ def fit_transport(model: nn.Module, layer: str, before: torch.Tensor, after: tor
         gram, cross, total, count = 0.0, 0.0, 0.0, 0
         for i in range(0, len(pick), _FIT_CHUNK):
             rows = torch.as_tensor(pick[i:i + _FIT_CHUNK])
-            acts = _outputs(model, before[rows], names)
+            acts = collect(model, before[rows], names)
             h0 = _spatial(acts[layer], plan.shape, layer)
-            h1 = _spatial(_outputs(model, after[rows], [layer])[layer], plan.shape, layer)
+            h1 = _spatial(collect(model, after[rows], [layer])[layer], plan.shape, layer)
             x = plan.features(h0, acts).double()
             y = (h1 - h0).permute(0, 2, 3, 1).reshape(-1, plan.shape[0]).double()
             gram, cross = gram + x.T @ x, cross + x.T @ y

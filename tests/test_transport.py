@@ -6,6 +6,7 @@ import torch
 
 import polylens.scenes as pl_scenes
 from polylens import capture, compose, steer
+from polylens.hooks import collect
 from polylens.scenes import SceneAutoencoder
 
 
@@ -53,7 +54,7 @@ def test_each_example_is_moved_by_its_own_start(setup):
 def test_each_position_is_moved_by_its_own_neighbourhood(setup):
     ae, rest, plan = setup
     with torch.no_grad():
-        acts = steer._outputs(ae, rest.images[:2], [ae.BOTTLENECK, *plan.inputs])
+        acts = collect(ae, rest.images[:2], [ae.BOTTLENECK, *plan.inputs])
     h = acts.pop(ae.BOTTLENECK)
     base = plan.displacement(h, acts).reshape(2, *plan.shape)
     # Change what feeds the top-left patch only (encoder.5 is 8 x 8, like the bottleneck; read with radius 1).
@@ -79,7 +80,7 @@ def test_pairs_that_do_not_change_give_no_displacement(setup):
     ae, rest, _ = setup
     plan = steer.fit_transport(ae, ae.BOTTLENECK, rest.images, rest.images, rest.weathers, inputs=["encoder.5"])
     with torch.no_grad():
-        acts = steer._outputs(ae, rest.images[:4], [ae.BOTTLENECK, "encoder.5"])
+        acts = collect(ae, rest.images[:4], [ae.BOTTLENECK, "encoder.5"])
     assert plan.displacement(acts[ae.BOTTLENECK], acts).abs().max() < 1e-4
 
 
