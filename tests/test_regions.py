@@ -13,6 +13,7 @@ from torch import nn
 
 from polylens.models import MLP, ResidualMLP, SmallCNN
 from polylens.regions import Regions, crossings, density, slice_regions
+from polylens.regions.support import Stacked
 from polylens.spline import spline_code
 
 torch.set_num_threads(1)
@@ -107,6 +108,33 @@ def test_count_matches_a_fine_grid_on_a_tiny_net():
 
 def test_leaky_relu_mlp():
     _check_exact(MLP([2, 12, 12, 1], activation="leaky_relu", seed=2), *E2)
+
+
+def _dropout_leaky_identity_stack() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 9), nn.Dropout(0.5), nn.LeakyReLU(0.2), nn.Identity(), nn.Linear(9, 7), nn.ReLU(),
+                         nn.Linear(7, 2))
+
+
+@pytest.mark.parametrize("make", [lambda: MLP([2, 12, 12, 1], seed=3), _dropout_leaky_identity_stack],
+                         ids=["mlp", "dropout-leaky-identity"])
+def test_plain_stacks_match_the_hooked_model_bit_for_bit(make):
+    # A Sequential of Linear and ReLU-like modules runs as a list of float64 weights; a forward
+    # hook (that changes nothing) sends the same network through the hooked float64 copy instead.
+    model = make()
+    assert Stacked.of(model) is not None
+    fast = slice_regions(model, *E2, extent=(-2, 1, -1, 2))
+    handle = model.register_forward_hook(lambda _m, _args, out: None)
+    try:
+        assert Stacked.of(model) is None
+        hooked = slice_regions(model, *E2, extent=(-2, 1, -1, 2))
+    finally:
+        handle.remove()
+    assert len(fast) > 20
+    for got, want in [(fast.verts, hooked.verts), (fast.counts, hooked.counts), (fast.codes.bits, hooked.codes.bits),
+                      (fast.grad, hooked.grad), (fast.offset, hooked.offset), (fast.created_at, hooked.created_at)]:
+        np.testing.assert_array_equal(got, want)
+    assert fast.codes.layer_names == hooked.codes.layer_names
 
 
 def test_residual_mlp():

@@ -22,7 +22,7 @@ from torch import nn
 from polylens import spline as _spline
 from polylens._checks import finite_number, real_array
 from polylens.regions.polygons import affine_fit, areas, centroids, split
-from polylens.regions.support import check_reach, float64_copy, outputs, point, pre_activations, relu_calls, rows_per_pass
+from polylens.regions.support import Passes, passes, point
 from polylens.spline import SplineCode, layout, refuse_if_too_big
 
 __all__ = ["Regions", "check_plane", "slice_regions"]
@@ -313,32 +313,29 @@ def slice_regions(
             such as F.relu hidden in ``forward``, or a numerical failure,
             which is a bug to report).
     """
-    model64 = float64_copy(model)
+    net = passes(model)
     origin, u, v, ext = check_plane(origin, u, v, extent)
     if finite_number(min_area, "min_area") < 0:
         raise ValueError(f"min_area must be >= 0 (a fraction of the slice's area, e.g. 1e-12), got {min_area}")
     s0, s1, t0, t1 = ext
-    keys, modules, sizes = relu_calls(model64, origin)
-    rows = rows_per_pass(model64, origin)
+    net = net.bind(origin)
     rect = np.array([[[s0, t0], [s1, t0], [s1, t1], [s0, t1]]])
-    check_reach(model64, _plane(origin, u, v)(rect[0]), "the slice (origin + s u + t v over the extent)", rows)
+    to_input = _plane(origin, u, v)
+    net.check_reach(to_input(rect[0]), "the slice (origin + s u + t v over the extent)")
     buf = _Buffers(rect, np.array([4]), 0)
-    with torch.no_grad():
-        n_out = model64(origin[None]).numel()
     # The answer per region: its code (a bool per unit), ~10 vertices, counts and the
     # affine map (n_out x 3 float64); the enumeration's own buffers are of the same order.
-    buf.region_bytes = sum(sizes) + 200 + 24 * n_out
+    buf.region_bytes = sum(net.sizes) + 200 + 24 * net.n_out
     area = (s1 - s0) * (t1 - t0)
     diag = float(np.hypot(s1 - s0, t1 - t0))
-    to_input = _plane(origin, u, v)
     history = []  # per layer: (root of each polygon at the layer's end, its bits)
-    for layer, (key, module, size) in enumerate(zip(keys, modules, sizes)):
+    for layer, size in enumerate(net.sizes):
         buf.start_layer(size)
-        buf.where = f"in ReLU layer {layer + 1} of {len(keys)}"
-        _cut_layer(buf, model64, to_input, key, module, layer, min_area * area, _THIN * diag, ext, rows)
-        last = layer == len(keys) - 1  # the last layer's bits are not changed again: no copy
+        buf.where = f"in ReLU layer {layer + 1} of {len(net.sizes)}"
+        _cut_layer(buf, net, to_input, layer, min_area * area, _THIN * diag, ext)
+        last = layer == len(net.sizes) - 1  # the last layer's bits are not changed again: no copy
         history.append((buf.root[: buf.n].copy(), buf.bits[: buf.n] if last else buf.bits[: buf.n].copy()))
-    return _finish(model64, to_input, buf, history, keys, sizes, ext, rows)
+    return _finish(net, to_input, buf, history, ext)
 
 
 def _plane(origin: torch.Tensor, u: torch.Tensor, v: torch.Tensor):
@@ -350,9 +347,9 @@ def _plane(origin: torch.Tensor, u: torch.Tensor, v: torch.Tensor):
     return to_input
 
 
-def _cut_layer(buf, model64, to_input, key, module, layer, min_area, min_width, extent, rows) -> None:
+def _cut_layer(buf: _Buffers, net: Passes, to_input, layer: int, min_area: float, min_width: float, extent) -> None:
     points, index = unique_vertices(buf, extent)
-    pre = pre_activations(model64, to_input(points), key, module, rows)
+    pre = net.pre_activations(to_input(points), layer)
     bits, neuron, cuts = _layer_cuts(buf, pre, index)
     width = pre.shape[1]
     del pre, points, index  # (vertices, neurons) float64: the biggest array here, not needed for the cuts
@@ -365,7 +362,7 @@ def _cut_layer(buf, model64, to_input, key, module, layer, min_area, min_width, 
         _apply_neuron(buf, j, layer, cuts[sl], start_n, min_area, min_width)
 
 
-def _finish(model64, to_input, buf, history, keys, sizes, ext, rows) -> Regions:
+def _finish(net: Passes, to_input, buf: _Buffers, history: list, ext) -> Regions:
     n = buf.n
     counts = buf.counts[:n].copy()
     w = int(counts.max())
@@ -373,7 +370,7 @@ def _finish(model64, to_input, buf, history, keys, sizes, ext, rows) -> Regions:
     created = buf.created[:n].copy()
     buf.bits = None  # history holds every layer's bits (the last as a view); the codes are built below
     points, index = unique_vertices(buf, ext)
-    values = outputs(model64, to_input(points), rows)[index]
+    values = net.outputs(to_input(points))[index]
     del points, index
     valid = np.arange(w)[None, :] < counts[:, None]
     grad, level, centre = affine_fit(verts, counts, values)
@@ -382,8 +379,8 @@ def _finish(model64, to_input, buf, history, keys, sizes, ext, rows) -> Regions:
     del values, valid
     # Walk back through the layers: which polygon at each layer's end is an ancestor.
     # The codes are written into one array, each layer's history freed once read.
-    layers = layout(keys, sizes)
-    bits = np.empty((n, sum(sizes)), dtype=bool)
+    layers = layout(net.keys, net.sizes)
+    bits = np.empty((n, sum(net.sizes)), dtype=bool)
     idx = np.arange(n)
     for layer in reversed(layers):
         root, layer_bits = history.pop()

@@ -22,8 +22,8 @@ from polylens._checks import real_tensor
 from polylens.hooks import hooked
 from polylens.spline import RELU_LIKE, SMOOTH
 
-__all__ = ["aligned", "check_reach", "float64_copy", "outputs", "point", "point_bytes", "pre_activations", "relu_calls",
-           "rows_per_pass"]
+__all__ = ["Hooked", "Passes", "Stacked", "aligned", "check_reach", "float64_copy", "outputs", "passes", "point", "point_bytes",
+           "pre_activations", "relu_calls", "rows_per_pass"]
 
 # Leaf modules that are affine (given eval mode) or ReLU-like.
 _AFFINE = (
@@ -228,15 +228,182 @@ def check_reach(model64: nn.Module, points: torch.Tensor, what: str, rows: int) 
     and that case is still caught when the affine maps are checked at the end.
     ``rows`` points go through the model at a time.
     """
+    _check_reach(model64, points, what, rows)
+
+
+def _check_reach(run: Any, points: torch.Tensor, what: str, rows: int) -> None:
     if not torch.isfinite(points).all():
         raise ValueError(
             f"{what} reaches beyond the range of float64 numbers (about 1e308); shrink it or scale the directions down"
         )
     with torch.no_grad():
-        finite = all(bool(torch.isfinite(model64(points[i : i + rows])).all()) for i in range(0, len(points), rows))
+        finite = all(bool(torch.isfinite(run(points[i : i + rows])).all()) for i in range(0, len(points), rows))
     if not finite:
         raise ValueError(
             f"the model's output is inf or NaN on {what}: its inputs are too large for float64 arithmetic; "
             "shrink it or scale the directions down"
         )
 
+
+# -------------------------------------------------------- forward passes ---
+
+
+class Passes:
+    """The float64 forward passes of one network that the exact-region functions make.
+
+    Made by :func:`passes` (which validates the model) and then :meth:`bind`
+    to one input point, which sets ``keys``, ``modules``, ``sizes`` (the
+    ReLU-like calls in execution order, as :func:`relu_calls`), ``rows``
+    (points per pass, as :func:`rows_per_pass`) and ``n_out`` (outputs per
+    point). A plain stack of Linear and ReLU/LeakyReLU modules runs as a
+    list of float64 tensors (:class:`Stacked`), any other network through
+    hooks on a float64 copy (:class:`Hooked`); both give the same numbers.
+    """
+
+    keys: list[str]
+    modules: list[str]
+    sizes: list[int]
+    rows: int
+    n_out: int
+
+    def bind(self, x: torch.Tensor) -> Passes:
+        """These passes for inputs shaped like ``x`` (one point, no batch dimension)."""
+        raise NotImplementedError
+
+    def pre_activations(self, x: torch.Tensor, layer: int) -> np.ndarray:
+        """(batch, neurons) input of ReLU call ``layer`` at the points ``x`` (batch, *input shape)."""
+        raise NotImplementedError
+
+    def outputs(self, x: torch.Tensor) -> np.ndarray:
+        """(batch, outputs) of the network at the points ``x`` (batch, *input shape)."""
+        raise NotImplementedError
+
+    def check_reach(self, points: torch.Tensor, what: str) -> None:
+        """As :func:`check_reach`: refuse ``points`` (batch, *input shape) where float64 overflows."""
+        raise NotImplementedError
+
+
+class Hooked(Passes):
+    """Any accepted network: its float64 copy, run whole, read by hooks."""
+
+    def __init__(self, model64: nn.Module) -> None:
+        self.model64 = model64
+
+    def bind(self, x: torch.Tensor) -> Passes:
+        self.keys, self.modules, self.sizes = relu_calls(self.model64, x)
+        self.rows = rows_per_pass(self.model64, x)
+        with torch.no_grad():
+            self.n_out = self.model64(x[None]).numel()
+        return self
+
+    def pre_activations(self, x: torch.Tensor, layer: int) -> np.ndarray:
+        return pre_activations(self.model64, x, self.keys[layer], self.modules[layer], self.rows)
+
+    def outputs(self, x: torch.Tensor) -> np.ndarray:
+        return outputs(self.model64, x, self.rows)
+
+    def check_reach(self, points: torch.Tensor, what: str) -> None:
+        check_reach(self.model64, points, what, self.rows)
+
+
+# Leaf modules a stack may hold, by exact type (a subclass may override forward).
+_STACK_RELU = (nn.ReLU, nn.LeakyReLU)
+_STACK_SAME = (nn.Identity, nn.Dropout)  # identities in eval mode
+
+
+class Stacked(Passes):
+    """A Sequential of Linear, ReLU/LeakyReLU, Identity and Dropout modules, as float64 tensors.
+
+    It calls the functions the modules call (F.linear, F.relu, F.leaky_relu)
+    on the same float64 weights and the same chunks of rows, so its numbers
+    are those of the hooked float64 copy, bit for bit, without the deep
+    copy, module calls and hooks that cost milliseconds per call on a small
+    network.
+    """
+
+    def __init__(self, model: nn.Module, steps: list[tuple[str, Any, Any]], names: list[str], widths: list[int],
+                 n_out: int, point_bytes: int) -> None:
+        self.model = model  # for inputs of another shape: the hooked path says what is wrong
+        self.steps = steps  # ("linear", weight, bias) or ("relu", negative slope or None, None), in order
+        self.keys, self.modules, self.sizes = names, list(names), widths
+        self.relu_at = [i for i, step in enumerate(steps) if step[0] == "relu"]
+        self.n_in = steps[0][1].shape[1]
+        self.n_out = n_out
+        self.rows = aligned(_spline.CHUNK_BYTES // point_bytes)
+
+    @staticmethod
+    def of(model: nn.Module) -> Stacked | None:
+        """The stack of ``model``, or None if it is not a plain stack of those modules.
+
+        Forward hooks on any module, a module used twice, or a first module
+        that is not Linear leave it to the hooked path, which runs the model as it is.
+        """
+        if not isinstance(model, nn.Sequential) or type(model).forward is not nn.Sequential.forward:
+            return None
+        children = list(model.named_children())  # each module once, however often it is called
+        if len(children) != len(model) or _has_hooks(model):
+            return None
+        steps, names, widths, width, leaf_out = [], [], [], None, 0
+        for name, m in children:
+            kind = type(m)
+            if _has_hooks(m) or next(m.children(), None) is not None:
+                return None
+            if kind is nn.Linear and m.weight.device.type == "cpu" and width in (None, m.in_features):
+                bias = None if m.bias is None else m.bias.detach().to(torch.float64)
+                steps.append(("linear", m.weight.detach().to(torch.float64), bias))
+                width = m.out_features
+            elif kind in _STACK_RELU and width is not None:
+                steps.append(("relu", m.negative_slope if kind is nn.LeakyReLU else None, None))
+                names.append(name)
+                widths.append(width)
+            elif not (kind in _STACK_SAME and width is not None):
+                return None
+            leaf_out += width  # every leaf's output, as point_bytes counts them
+        if width is None:
+            return None
+        return Stacked(model, steps, names, widths, width, 8 * (steps[0][1].shape[1] + leaf_out))
+
+    def bind(self, x: torch.Tensor) -> Passes:
+        if x.ndim == 1 and x.numel() == self.n_in:
+            return self
+        return Hooked(float64_copy(self.model)).bind(x)
+
+    def _run(self, x: torch.Tensor, stop: int | None = None) -> torch.Tensor:
+        for kind, a, b in self.steps[:stop]:
+            if kind == "linear":
+                x = torch.nn.functional.linear(x, a, b)
+            elif a is None:
+                x = torch.nn.functional.relu(x)
+            else:
+                x = torch.nn.functional.leaky_relu(x, a)
+        return x
+
+    def _chunked(self, x: torch.Tensor, stop: int | None) -> np.ndarray:
+        out = None
+        with torch.no_grad():
+            for i in range(0, max(len(x), 1), self.rows):
+                y = self._run(x[i : i + self.rows], stop).numpy()
+                if out is None:
+                    out = np.empty((len(x), y.shape[1]))
+                out[i : i + self.rows] = y
+        return out
+
+    def pre_activations(self, x: torch.Tensor, layer: int) -> np.ndarray:
+        return self._chunked(x, self.relu_at[layer])
+
+    def outputs(self, x: torch.Tensor) -> np.ndarray:
+        return self._chunked(x, None)
+
+    def check_reach(self, points: torch.Tensor, what: str) -> None:
+        _check_reach(self._run, points, what, self.rows)
+
+
+def _has_hooks(m: nn.Module) -> bool:
+    # Hooks registered on a module (deep-copied with it) run on the hooked path and may edit values.
+    return bool(m._forward_hooks or m._forward_pre_hooks)
+
+
+def passes(model: Any) -> Passes:
+    """Validate ``model`` (as :func:`float64_copy`) and return its forward passes, to :meth:`Passes.bind`."""
+    _check_model(model)
+    return Stacked.of(model) or Hooked(float64_copy(model))
