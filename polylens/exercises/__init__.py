@@ -15,11 +15,12 @@ notebook's idea; they register themselves with :func:`exercise`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ExerciseFailed", "Exercise", "Result", "as_array", "as_bits", "as_count", "check", "exercise", "names",
-           "solution"]
+__all__ = ["ExerciseFailed", "Exercise", "Result", "Solution", "as_array", "as_bits", "as_count", "check", "exercise",
+           "names", "solution"]
 
 
 class ExerciseFailed(AssertionError):
@@ -116,12 +117,33 @@ def as_bits(value, what: str):
     return arr.astype(bool)
 
 
-def solution(name: str) -> Callable:
-    """The reference answer to exercise ``name`` (try first, peek after)."""
+class Solution:
+    """A reference answer: shown as its source code in a notebook, callable like the function it wraps."""
+
+    def __init__(self, name: str, fn: Callable) -> None:
+        self.name, self.fn = name, fn
+
+    @property
+    def source(self) -> str:
+        """The reference function's source code."""
+        return inspect.getsource(self.fn)
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Reference answer to exercise {self.name!r}:\n\n{self.source}"
+
+    def _repr_markdown_(self) -> str:
+        return f"Reference answer to exercise `{self.name}`:\n\n```python\n{self.source}```"
+
+
+def solution(name: str) -> Solution:
+    """The reference answer to exercise ``name`` (try first, peek after): shows its source, and can be called."""
     _load_all()
     if name not in _REGISTRY:
         raise KeyError(f"no exercise named {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name].solution
+    return Solution(name, _REGISTRY[name].solution)
 
 
 def names() -> list[str]:
