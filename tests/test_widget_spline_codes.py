@@ -66,3 +66,15 @@ def test_update_redraws(explorer):
 def test_a_path_of_length_zero_is_refused():
     with pytest.raises(ValueError, match="differ"):
         PathExplorer(MLP([2, 4, 2], seed=0), (0.0, 0.0), (0.0, 0.0))
+
+
+def test_the_regions_on_the_path_have_one_colour_each(explorer):
+    """A straight path meets each convex region once: one coloured region per interval between crossings."""
+    colors = explorer.region_colors()
+    grey = np.all(np.isclose(colors[:, :3], colors[:, :1], atol=0.05), axis=1)
+    coloured = colors[~grey]
+    assert len(coloured) == len(explorer.interval_bits) == explorer.view(1.0, 4).exact_total + 1
+    assert len(np.unique(coloured[:, :3], axis=0)) == len(coloured), "no two path regions share a colour"
+    # Each coloured region is one the path really enters: its code is an interval's code.
+    interval_codes = {row.tobytes() for row in explorer.interval_bits}
+    assert all(explorer.regions.codes.bits[i].tobytes() in interval_codes for i in np.flatnonzero(~grey))

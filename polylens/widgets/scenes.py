@@ -112,10 +112,15 @@ class SceneExplorer:
         blank = np.zeros((64, 64, 3))
         self._images = [axes[0].imshow(blank), axes[1].imshow(blank),
                         axes[2].imshow(blank[..., 0], cmap="magma", vmin=0, vmax=0.5)]
-        for ax, title in zip(axes, ("the scene (ground truth)", "autoencoder's reconstruction", "|difference|")):
+        for ax, title in zip(axes, ("the scene (ground truth)", "autoencoder's reconstruction",
+                                    "|difference|, mean over RGB")):
             ax.set_title(title, fontsize=10)
             ax.set_xticks([])
             ax.set_yticks([])
+        # The difference is the only panel whose colour is a number: say which.
+        bar = fig.colorbar(self._images[2], ax=axes[2], fraction=0.046, pad=0.04, extend="max")
+        bar.set_label("0 = same, 0.5 = half the range", fontsize=8)
+        bar.ax.tick_params(labelsize=8)
         fig.tight_layout()
         self.area = FigureArea(fig)
         self._readout = widgets.HTML()

@@ -23,8 +23,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba
 
 from polylens import spline
+from polylens.plot import distinct_colors
 from polylens.regions import crossings, slice_regions
 from polylens.spline import spline_code
 from polylens.widgets.figure import FigureArea
@@ -206,6 +208,24 @@ class PathExplorer:
             self._readout.value = view.readout + (f"<br><i>{view.message}</i>" if view.message else "")
         return view
 
+    def region_colors(self) -> np.ndarray:
+        """(n_regions, 4) RGBA: each region the path passes through its own colour, in path order; the rest grey.
+
+        A straight path meets a convex region at most once, so the coloured
+        regions can be counted along the path: one more than the crossings
+        (when each crossing changes the code).
+        """
+        colors = np.tile(to_rgba("0.88"), (len(self.regions), 1))
+        where = {row.tobytes(): i for i, row in enumerate(self.regions.codes.bits)}
+        on_path = [where[row.tobytes()] for row in self.interval_bits if row.tobytes() in where]
+        on_path = list(dict.fromkeys(on_path))  # in path order, once each
+        # The palette's own greys (tab10 and tab20 have some) would read as "not on the path".
+        palette = distinct_colors(len(on_path) + 8)
+        palette = palette[np.ptp(palette[:, :3], axis=1) > 0.05][:len(on_path)]
+        colors[on_path] = palette
+        colors[on_path, 3] = 0.55  # light enough for the data, the path and the samples drawn on top
+        return colors
+
     def figure(self):
         """Build the figure (input plane, code along the path, crossings so far)."""
         with plt.ioff():
@@ -214,9 +234,8 @@ class PathExplorer:
         ax, code_ax, count_ax = fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, 1])
         self._count_ax = count_ax
 
-        polys = PolyCollection(self.regions.polygons, array=self.regions.colors("code"), cmap="tab20",
-                               edgecolors="white", linewidths=0.4, alpha=0.45, zorder=0)
-        polys.set_clim(0, 19)
+        polys = PolyCollection(self.regions.polygons, facecolors=self.region_colors(), edgecolors="white",
+                               linewidths=0.4, zorder=0)
         ax.add_collection(polys)
         if self.x is not None:
             xy = np.asarray(self.x)
@@ -232,7 +251,9 @@ class PathExplorer:
         self._marker = ax.scatter([self.x0[0]], [self.x0[1]], s=90, color="gold", edgecolors="k", zorder=5,
                                   label="the point at t")
         ax.set(xlim=self.extent[:2], ylim=self.extent[2:], aspect="equal", xlabel="input $x_1$",
-               ylabel="input $x_2$", title="input space: regions, the path x0 → x1")
+               ylabel="input $x_2$")
+        ax.set_title("input space: the path x0 → x1 and the regions\nit passes through (one colour each; others grey)",
+                     fontsize=10)
         ax.legend(loc="lower left", fontsize=8)
 
         n = self.interval_bits.shape[1]
