@@ -1,9 +1,10 @@
 """Explorer for notebook 01: the polytopes of a small classifier, as it trains.
 
-Sliders pick the network (width, depth), the training step, which layer's
-bent hyperplanes to draw and one neuron of that layer to highlight. Every
-network is trained once and every slice is enumerated exactly up front, so a
-slider move only redraws.
+Sliders pick the network (width, depth), the training step (when more than
+one was kept), which layer's bent hyperplanes to draw and one neuron of that
+layer to highlight. Every network is trained once and every slice is
+enumerated exactly up front, so a slider move only redraws. To watch one
+network train step by step, see :mod:`polylens.widgets.training`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from matplotlib import patheffects
 from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.lines import Line2D
 from tqdm.auto import tqdm
 
 from polylens import boundaries
@@ -110,9 +112,9 @@ class PolytopeExplorer:
         nearest (or default) state and say so in ``message``.
         """
         notes: list[str] = []
-        width = _snap(self.widths, width, "width", notes)
-        depth = _snap(self.depths, depth, "depth", notes)
-        step = _snap(self.steps, step, "train step", notes)
+        width = snap(self.widths, width, "width", notes)
+        depth = snap(self.depths, depth, "depth", notes)
+        step = snap(self.steps, step, "train step", notes)
         layer, neuron = _whole(layer, 1, "layer", notes), _whole(neuron, 0, "neuron", notes)
         sl = self.slices[width, depth, step]
         if not 1 <= layer <= depth:
@@ -186,8 +188,7 @@ class PolytopeExplorer:
         ax.add_collection(LineCollection(view.layer_lines, colors="k", linewidths=0.7, zorder=2))
         ax.add_collection(LineCollection(view.highlight, colors="gold", linewidths=3, zorder=3,
                                          path_effects=_RIMMED))
-        ax.add_collection(LineCollection(view.decision, colors="red", linewidths=2.5, zorder=4,
-                                         linestyles="--", path_effects=_RIMMED_LIGHT))
+        ax.add_collection(decision_lines(view.decision))
         cax.clear()
         cax.set_visible(color != "code")
         if color == "code":
@@ -202,7 +203,6 @@ class PolytopeExplorer:
     def widget(self, width: int | None = None, depth: int | None = None):
         """Sliders, the figure and a readout, wired to :meth:`update`."""
         import ipywidgets as widgets
-        from matplotlib.lines import Line2D
         from mpl_toolkits.axes_grid1 import make_axes_locatable
 
         with plt.ioff():
@@ -215,7 +215,7 @@ class PolytopeExplorer:
         key = [
             Line2D([], [], color="k", lw=0.7, label="bent hyperplanes of the chosen layer"),
             Line2D([], [], color="gold", lw=3, path_effects=_RIMMED, label="the chosen neuron's (gold)"),
-            Line2D([], [], color="red", lw=2.5, ls="--", path_effects=_RIMMED_LIGHT, label="decision boundary"),
+            decision_key(),
             Line2D([], [], ls="none", marker="o", ms=4, color=plt.get_cmap("coolwarm")(0.0), label="class 0"),
             Line2D([], [], ls="none", marker="o", ms=4, color=plt.get_cmap("coolwarm")(1.0), label="class 1"),
         ]
@@ -233,8 +233,11 @@ class PolytopeExplorer:
             "neuron": widgets.IntSlider(value=0, min=0, max=max(self.widths) - 1, description="neuron"),
             "color": widgets.Dropdown(options=COLORS, value="code", description="colour by"),
         }
+        if len(self.steps) == 1:
+            # One kept step (the trained network): a slider with nothing to move to would only puzzle.
+            c["step"] = widgets.fixed(self.steps[0])
         out = widgets.interactive_output(self.update, c)
-        controls = widgets.VBox(list(c.values()) + [self._readout])
+        controls = widgets.VBox([w for w in c.values() if isinstance(w, widgets.DOMWidget)] + [self._readout])
         return widgets.VBox([widgets.HBox([self.area.widget, controls]), out])
 
 
@@ -256,8 +259,12 @@ def _short(value) -> str:
     return text if len(text) <= 24 else text[:20] + "..."
 
 
-def _snap(options: tuple, value, name: str, notes: list[str]):
-    """The option nearest to ``value``; a note in ``notes`` unless ``value`` is one."""
+def snap(options: tuple, value, name: str, notes: list[str], missing: str = "was not precomputed"):
+    """The option nearest to ``value``; a note in ``notes`` unless ``value`` is one.
+
+    Anything that is not one number (None, text, NaN, an array) gives ``options[0]``;
+    ``missing`` says in the note why another value was shown.
+    """
     number = _number(value)
     if math.isnan(number):
         notes.append(f"{name} must be a number, got {_short(value)}; showing {options[0]}")
@@ -265,7 +272,7 @@ def _snap(options: tuple, value, name: str, notes: list[str]):
     inside = min(max(number, min(options)), max(options))  # inf snaps to an end, not to options[0]
     near = min(options, key=lambda o: abs(o - inside))
     if number != near:
-        notes.append(f"{name} {_short(value)} was not precomputed; showing the nearest, {near}")
+        notes.append(f"{name} {_short(value)} {missing}; showing the nearest, {near}")
     return near
 
 
@@ -280,6 +287,17 @@ def _whole(value, default: int, name: str, notes: list[str]) -> int:
     if not number.is_integer():
         notes.append(f"{name} must be a whole number, got {_short(value)}; showing {round(number)}")
     return round(number)
+
+
+def decision_lines(segments: np.ndarray) -> LineCollection:
+    """The decision boundary's (m, 2, 2) segments as a red dashed line with a light rim, above the regions."""
+    return LineCollection(segments, colors="red", linewidths=2.5, zorder=4, linestyles="--",
+                          path_effects=_RIMMED_LIGHT)
+
+
+def decision_key() -> Line2D:
+    """A legend entry that looks like :func:`decision_lines`."""
+    return Line2D([], [], color="red", lw=2.5, ls="--", path_effects=_RIMMED_LIGHT, label="decision boundary")
 
 
 def color_name(color: str) -> str:

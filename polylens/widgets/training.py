@@ -1,0 +1,494 @@
+"""Explorer for notebook 01: a small ReLU classifier learning live, its exact regions redrawn as it goes.
+
+Like TensorFlow Playground, but the picture is exact: every tick takes a few
+Adam steps on a 2D task, enumerates the network's linear regions on a square
+with :func:`polylens.regions.slice_regions`, and redraws them with the
+decision boundary, next to a running plot of the number of regions.
+
+The ipywidgets ``Play`` button drives it: its timer runs in the browser and
+each tick is one short kernel callback, so there is no thread to stop, a
+kernel interrupt lands inside a tick (which then rolls back and pauses), and
+pausing or closing the widget stops the ticks. Tests and scripts call
+:meth:`LiveTrainingExplorer.step` and :meth:`LiveTrainingExplorer.update`
+directly; no browser is needed.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.collections import PolyCollection
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+from torch import nn
+
+from polylens import boundaries
+from polylens.models import MLP
+from polylens.regions import Regions, slice_regions
+from polylens.training import train_classifier
+from polylens.widgets.figure import FigureArea
+from polylens.widgets.polytopes import decision_key, decision_lines, snap
+
+__all__ = ["LiveFrame", "LiveTrainingExplorer"]
+
+# Explorers whose widget is built; only one trains at a time (Binder has one CPU), and a
+# re-run cell's new explorer stops the old one, whose view the notebook no longer shows.
+_SHOWN: weakref.WeakSet = weakref.WeakSet()
+
+_CLASS_COLORS = (plt.get_cmap("coolwarm")(0.0), plt.get_cmap("coolwarm")(1.0))  # as in the other explorer
+_NAMES = {"width": "width", "depth": "depth", "lr": "learning rate", "seed": "seed"}  # as the sliders say
+PLANE = (torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]))  # the slice is the input plane
+
+
+@dataclass
+class LiveFrame:
+    """What the explorer shows at one moment of training.
+
+    Attributes:
+        step: optimiser steps taken since the last reset.
+        regions: the exact regions on the square, from ``slice_regions``.
+        decision: (m, 2, 2) segments where the two logits are equal.
+        loss, accuracy: cross-entropy and training accuracy on all of (x, y).
+        steps, counts: (k,) the steps at which regions were counted since the
+            reset (every tick) and the number of regions at each.
+        readout: HTML text for the widget.
+        message: what was adjusted or went wrong (empty when nothing).
+    """
+
+    step: int
+    regions: Regions
+    decision: np.ndarray
+    loss: float
+    accuracy: float
+    steps: np.ndarray
+    counts: np.ndarray
+    readout: str
+    message: str = ""
+
+
+@dataclass
+class _State:
+    """Everything a tick changes, so that a tick that fails or is interrupted can be undone."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    step: int
+    frame: LiveFrame | None
+
+
+class LiveTrainingExplorer:
+    """A 2 -> width x depth -> 2 ReLU classifier trained live, drawn as exact regions.
+
+    Args:
+        x, y: the 2D task, (n, 2) float inputs and (n,) int64 labels 0 and 1.
+        width, depth, lr, seed: the starting settings (each snapped to its options).
+        widths, depths, lrs, seeds: what the sliders offer. The largest
+            network (32 x 3) keeps a tick near 100 ms on one CPU.
+        steps_per_tick: Adam steps between two pictures.
+        batch_size: examples per step, drawn with a generator seeded by ``seed``;
+            None trains on the full batch (as :func:`polylens.training.train_classifier`).
+        max_step: training stops here (Play pauses), so a forgotten tab does not train forever.
+        extent: the square of input space shown, (s0, s1, t0, t1).
+
+    The same settings give the same weights, regions and counts at every step,
+    however the steps are split into ticks; with a full batch they equal
+    ``train_classifier(MLP([2] + [width] * depth + [2], seed=seed), x, y, lr=lr)``.
+    """
+
+    interval_ms = 150  # the fastest the Play timer ticks; _pace slows it to the measured tick time
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        width: int = 16,
+        depth: int = 2,
+        lr: float = 1e-2,
+        seed: int = 0,
+        widths: tuple[int, ...] = (4, 8, 16, 32),
+        depths: tuple[int, ...] = (1, 2, 3),
+        lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
+        seeds: tuple[int, ...] = tuple(range(10)),
+        steps_per_tick: int = 5,
+        batch_size: int | None = None,
+        max_step: int = 2000,
+        extent: tuple[float, float, float, float] = (-1.5, 1.5, -1.5, 1.5),
+    ) -> None:
+        if not (isinstance(x, torch.Tensor) and x.ndim == 2 and x.shape[1] == 2):
+            raise TypeError("x must be a float tensor of shape (n, 2): the explorer draws a 2D input space")
+        if isinstance(y, torch.Tensor) and y.numel() and int(y.max()) > 1:
+            raise ValueError(f"y must hold the labels 0 and 1 (two classes); got labels up to {int(y.max())}")
+        # Zero steps: checks x, y and the settings exactly as the static training does.
+        train_classifier(MLP([2, 2, 2], seed=0), x, y, steps=0, lr=1e-2, batch_size=batch_size, seed=0)
+        self.x, self.y = x, y
+        self.widths, self.depths = tuple(widths), tuple(depths)
+        self.lrs, self.seeds = tuple(lrs), tuple(seeds)
+        self.steps_per_tick = max(1, int(steps_per_tick))
+        self.batch_size, self.max_step = batch_size, int(max_step)
+        self.extent = tuple(float(e) for e in extent)
+        self.area: FigureArea | None = None
+        self._controls: dict[str, widgets.ValueWidget] = {}
+        self._syncing = False  # True while the explorer itself moves a slider
+        self._closed = False
+        # Wall time of the latest ticks' work (training, slicing, drawing), which paces the Play timer.
+        self.frame_seconds: deque[float] = deque(maxlen=50)
+        self.reset(width, depth, lr, seed)
+
+    # --------------------------------------------------------- training ---
+
+    def reset(self, width=None, depth=None, lr=None, seed=None) -> LiveFrame:
+        """A fresh network at step 0 (None keeps a setting as it is); redraws the figure if built."""
+        notes: list[str] = []
+        current = getattr(self, "settings", {})
+        width = snap(self.widths, current.get("width") if width is None else width, "width", notes, "is not offered")
+        depth = snap(self.depths, current.get("depth") if depth is None else depth, "depth", notes, "is not offered")
+        lr = snap(self.lrs, current.get("lr") if lr is None else lr, _NAMES["lr"], notes, "is not offered")
+        seed = snap(self.seeds, current.get("seed") if seed is None else seed, "seed", notes, "is not offered")
+        self.settings = dict(width=width, depth=depth, lr=lr, seed=seed)
+        model = MLP([2] + [width] * depth + [2], seed=seed)
+        # The optimiser and the minibatch generator are built as train_classifier builds them,
+        # so a full-batch run here is step for step the notebook's static training.
+        self._state = _State(model, torch.optim.Adam(model.parameters(), lr=lr),
+                             torch.Generator().manual_seed(seed), 0, None)
+        self._history: list[tuple[int, int]] = []
+        frame = _with_message(self._record(), "; ".join(notes))
+        self._show(frame)
+        return frame
+
+    def _train(self, n: int) -> None:
+        """``n`` Adam steps, in place (the same loop as train_classifier's)."""
+        s = self._state
+        for _ in range(n):
+            idx = (torch.randint(len(self.x), (self.batch_size,), generator=s.gen) if self.batch_size
+                   else slice(None))
+            loss = nn.functional.cross_entropy(s.model(self.x[idx]), self.y[idx])
+            s.opt.zero_grad()
+            loss.backward()
+            s.opt.step()
+            s.step += 1
+
+    def _record(self) -> LiveFrame:
+        """Slice the current network, add its region count to the history, and keep the frame."""
+        s = self._state
+        with torch.no_grad():
+            logits = s.model(self.x)
+            loss = float(nn.functional.cross_entropy(logits, self.y))
+            accuracy = float((logits.argmax(1) == self.y).float().mean())
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss} at step {s.step}")
+        regions = slice_regions(s.model, *PLANE, extent=self.extent)
+        self._history.append((s.step, len(regions)))
+        steps, counts = (np.array(v) for v in zip(*self._history))
+        frame = LiveFrame(s.step, regions, boundaries.decision_boundary(regions), loss, accuracy, steps, counts,
+                          self._readout_text(s.step, len(regions), loss, accuracy))
+        s.frame = frame
+        return frame
+
+    def _readout_text(self, step: int, n_regions: int, loss: float, accuracy: float) -> str:
+        st = self.settings
+        return (f"2 → {st['width']} × {st['depth']} → 2, Adam, learning rate {st['lr']:g}, seed {st['seed']}<br>"
+                f"step {step}: loss {loss:.3f}, training accuracy {accuracy:.0%}, "
+                f"<b>regions: {n_regions}</b> on the square")
+
+    def _advance(self, target: int) -> LiveFrame:
+        """Train up to step ``target``, counting regions every tick; undone as a whole if anything fails.
+
+        A kernel interrupt (KeyboardInterrupt) or an error (a diverging loss) restores
+        the last good state, so the explorer stays where it was and a rerun gives the
+        same numbers as a run that was never interrupted.
+        """
+        saved = (copy.deepcopy(self._state.model.state_dict()), copy.deepcopy(self._state.opt.state_dict()),
+                 self._state.gen.get_state(), self._state.step, self._state.frame, list(self._history))
+        try:
+            while self._state.step < target:
+                self._train(min(self.steps_per_tick, target - self._state.step))
+                self._record()
+            return self._state.frame
+        except (Exception, KeyboardInterrupt) as err:
+            model_state, opt_state, gen_state, step, frame, history = saved
+            self._state.model.load_state_dict(model_state)
+            self._state.opt.load_state_dict(opt_state)
+            self._state.gen.set_state(gen_state)
+            self._state.step, self._state.frame, self._history = step, frame, history
+            self.pause()
+            if isinstance(err, KeyboardInterrupt):
+                note = f"interrupted: paused at step {step}"
+            elif isinstance(err, FloatingPointError):
+                note = f"{err}: training diverged; paused at step {step}. Lower the learning rate and reset"
+            else:
+                note = f"could not go on ({type(err).__name__}: {str(err)[:200]}); paused at step {step}"
+            return _with_message(frame, note)
+
+    def step(self, ticks: int = 1) -> LiveFrame:
+        """Train ``ticks`` ticks of ``steps_per_tick`` steps, re-slice and redraw; what the step button does.
+
+        Never raises: a bad ``ticks``, the last step, a diverging loss or a kernel
+        interrupt show a message in the frame (and the readout) instead.
+        """
+        start = time.perf_counter()
+        notes: list[str] = []
+        ticks = snap(tuple(range(1, 101)), ticks, "ticks", notes, "is not 1 to 100")
+        left = self.max_step - self._state.step
+        if left <= 0:
+            self.pause()
+            frame = _with_message(self._state.frame, f"reached the last step, {self.max_step}; press reset")
+        else:
+            frame = self._advance(self._state.step + min(ticks * self.steps_per_tick, left))
+            if not frame.message and frame.step >= self.max_step:
+                self.pause()
+                notes.append(f"reached the last step, {self.max_step}; press reset to train again")
+            frame = _with_message(frame, "; ".join(notes))
+        self._show(frame)
+        self.frame_seconds.append(time.perf_counter() - start)
+        self._pace()
+        return frame
+
+    def update(self, width=None, depth=None, lr=None, seed=None, step: int | None = None) -> LiveFrame:
+        """The state after ``step`` training steps with these settings, redrawn.
+
+        A setting left as None stays as it is. Other settings than the current
+        ones, or a step before the current one, start from a fresh network
+        (at step 0 when ``step`` is None); otherwise training goes on from
+        where it is. Odd values are snapped to the nearest offered one, with a
+        message.
+        """
+        notes: list[str] = []
+        wanted = dict(width=width, depth=depth, lr=lr, seed=seed)
+        before = dict(self.settings)
+        target = None if step is None else snap(
+            tuple(range(0, self.max_step + 1)), step, "step", notes, f"is not a step from 0 to {self.max_step}")
+        probe: list[str] = []
+        snapped = {k: snap(getattr(self, k + "s"), v, _NAMES[k], probe, "is not offered") if v is not None else before[k]
+                   for k, v in wanted.items()}
+        if snapped != before or (target is not None and target < self._state.step):
+            notes.insert(0, self.reset(**wanted).message)
+        else:
+            notes[:0] = probe  # nothing to reset, but an odd value is still worth saying
+        target = self._state.step if target is None else target
+        frame = self._advance(target) if target > self._state.step else self._state.frame
+        frame = _with_message(frame, "; ".join(n for n in notes if n))
+        self._sync_controls()
+        self._show(frame)
+        return frame
+
+    def view(self) -> LiveFrame:
+        """The current frame (nothing is trained or drawn)."""
+        return self._state.frame
+
+    @property
+    def model(self) -> nn.Module:
+        """The network being trained (changes in place as it trains)."""
+        return self._state.model
+
+    # ---------------------------------------------------------- playing ---
+
+    @property
+    def playing(self) -> bool:
+        play = self._controls.get("play")
+        return bool(play is not None and play.playing)
+
+    def pause(self) -> None:
+        """Stop the Play timer (the browser stops sending ticks)."""
+        play = self._controls.get("play")
+        if play is not None and play.playing:
+            play.playing = False
+
+    def _pace(self) -> None:
+        """Let the Play timer wait a little longer than a tick takes, so ticks never queue up in the kernel."""
+        play = self._controls.get("play")
+        if play is not None and self.frame_seconds:
+            recent = float(np.median(list(self.frame_seconds)[-5:]))
+            play.interval = int(max(self.interval_ms, 1000 * recent * 1.3 + 30))
+
+    def close(self) -> None:
+        """Stop playing, close every control and release the figure. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self.pause()
+        _SHOWN.discard(self)
+        controls, self._controls = self._controls, {}
+        for w in controls.values():
+            w.close()
+        box = getattr(self, "_box", None)
+        if box is not None:
+            box.close()
+        if self.area is not None:
+            plt.close(self.area.fig)
+            self.area = None
+
+    # ---------------------------------------------------------- drawing ---
+
+    def _show(self, frame: LiveFrame) -> None:
+        """Redraw the figure and readout for ``frame`` (nothing when no widget is built)."""
+        if self.area is None:
+            return
+        ax, hx = self._ax, self._hx
+        regions = frame.regions
+        self._polys.set_verts(regions.polygons)
+        self._polys.set_array(regions.colors("code"))
+        self._decision.set_segments(frame.decision)
+        st = self.settings
+        ax.set_title(f"step {frame.step}: {len(regions)} exact regions\n"
+                     f"(2 → {st['width']} × {st['depth']} → 2, learning rate {st['lr']:g}, seed {st['seed']})", fontsize=9)
+        self._curve.set_data(frame.steps, frame.counts)
+        self._now.set_data(frame.steps[-1:], frame.counts[-1:])
+        hx.set_xlim(0, max(50, int(frame.steps[-1] * 1.1) + 1))
+        hx.set_ylim(0, max(10, int(frame.counts.max() * 1.15) + 1))
+        self.area.refresh()
+        self._readout.value = frame.readout + (f"<br><i>{frame.message}</i>" if frame.message else "")
+
+    def widget(self):
+        """Play/pause, step and reset buttons, sliders, the figure and a readout.
+
+        Returns an ipywidgets box; closing it (or calling :meth:`close`) stops the training.
+        """
+        for other in list(_SHOWN):
+            if other is not self:
+                other.pause()
+        _SHOWN.add(self)
+        if self._controls:
+            self._unwire()
+        with plt.ioff():
+            fig, (ax, hx) = plt.subplots(1, 2, figsize=(10, 5.0), gridspec_kw={"width_ratios": [1.15, 1]})
+        self._ax, self._hx = ax, hx
+        # Pale region colours (tab20 at half strength), so the blue and red data points stand out on every region.
+        self._polys = PolyCollection([], cmap="tab20", alpha=0.5, edgecolors="white", linewidths=0.4, zorder=0)
+        self._polys.set_clim(0, 19)
+        ax.add_collection(self._polys)
+        self._decision = ax.add_collection(decision_lines(np.zeros((0, 2, 2))))
+        # One marker style per class (plot, not scatter): matplotlib draws single-colour markers fastest.
+        for label in (0, 1):
+            ax.plot(*self.x[self.y == label].T, "o", ms=2.6, mfc=_CLASS_COLORS[label], mec="k", mew=0.2, zorder=5)
+        ax.set(xlim=self.extent[:2], ylim=self.extent[2:], aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
+        for axis in (ax.xaxis, ax.yaxis):  # every tick label is redrawn each tick: few of them
+            axis.set_major_locator(MaxNLocator(4, steps=[1, 2, 5, 10]))
+        (self._curve,) = hx.plot([], [], color="tab:blue", lw=1.5)
+        (self._now,) = hx.plot([], [], "o", color="tab:blue", ms=5)
+        hx.set(xlabel="training step", ylabel="regions on the square", title="number of regions during training")
+        hx.title.set_fontsize(9)
+        hx.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+        hx.yaxis.set_major_locator(MaxNLocator(5, integer=True))
+        key = [
+            Line2D([], [], ls="none", marker="s", ms=8, mfc="#e2eaf4", mec="white",
+                   label="one region (a colour per code, 20 reused)"),
+            decision_key(),
+            Line2D([], [], ls="none", marker="o", ms=4, mfc=_CLASS_COLORS[0], mec="k", mew=0.2, label="class 0"),
+            Line2D([], [], ls="none", marker="o", ms=4, mfc=_CLASS_COLORS[1], mec="k", mew=0.2, label="class 1"),
+        ]
+        fig.legend(handles=key, loc="lower center", ncol=4, fontsize=8, frameon=False)
+        fig.subplots_adjust(left=0.07, right=0.97, bottom=0.17, top=0.9, wspace=0.25)
+        self.area = FigureArea(fig)
+        self._readout = widgets.HTML()
+        st = self.settings
+        play = widgets.Play(value=0, min=0, max=10**9, step=1, interval=self.interval_ms, show_repeat=False,
+                            description="play", tooltip="play / pause training")
+        step_button = widgets.Button(description="step", tooltip=f"train {self.steps_per_tick} steps and redraw")
+        reset_button = widgets.Button(description="reset", tooltip="a fresh network at step 0")
+        lr_options = [(f"{v:g}", v) for v in self.lrs]
+        self._controls = {
+            "play": play,
+            "width": widgets.SelectionSlider(options=self.widths, value=st["width"], description="width"),
+            "depth": widgets.SelectionSlider(options=self.depths, value=st["depth"], description="depth"),
+            "lr": widgets.SelectionSlider(options=lr_options, value=st["lr"], description="learning rate",
+                                          style={"description_width": "initial"}),
+            "seed": widgets.SelectionSlider(options=self.seeds, value=st["seed"], description="seed"),
+        }
+        self._buttons = (step_button, reset_button)
+        play.observe(self._on_tick, names="value")
+        play.observe(self._on_playing, names="playing")
+        for name in ("width", "depth", "lr", "seed"):
+            self._controls[name].observe(self._on_setting, names="value")
+        step_button.on_click(lambda _: self._safely(self.step))
+        reset_button.on_click(lambda _: self._safely(self.reset))
+        c = self._controls
+        self._box = _ClosingBox([
+            widgets.HBox([play, step_button, reset_button]),
+            widgets.HBox([widgets.VBox([c["width"], c["depth"]]), widgets.VBox([c["lr"], c["seed"]])]),
+            self._readout,
+            self.area.widget,
+        ], on_close=self.close)
+        self._show(self._state.frame)
+        return self._box
+
+    # -------------------------------------------------------- callbacks ---
+
+    def _safely(self, fn, *args) -> None:
+        """Run a widget callback; show any error in the readout rather than as a traceback."""
+        try:
+            fn(*args)
+        except (Exception, KeyboardInterrupt) as err:  # a callback's traceback would land in the learner's output
+            self.pause()
+            if self.area is not None:
+                self._readout.value += f"<br><i>stopped: {type(err).__name__}: {str(err)[:200]}</i>"
+
+    def _on_tick(self, change) -> None:
+        # Play's stop button sets the counter back to 0: that is a pause, not a tick.
+        if self._closed or change["new"] <= change["old"]:
+            return
+        self._safely(self.step)
+
+    def _on_playing(self, change) -> None:
+        if change["new"]:
+            for other in list(_SHOWN):  # one CPU: one explorer trains at a time
+                if other is not self:
+                    other.pause()
+
+    def _on_setting(self, change) -> None:
+        if self._syncing or self._closed:
+            return
+        c = self._controls
+        self._safely(self.reset, c["width"].value, c["depth"].value, c["lr"].value, c["seed"].value)
+
+    def _sync_controls(self) -> None:
+        """Move the sliders to the current settings without starting another reset."""
+        if not self._controls:
+            return
+        self._syncing = True
+        try:
+            for name, value in self.settings.items():
+                self._controls[name].value = value
+        finally:
+            self._syncing = False
+
+    def _unwire(self) -> None:
+        """Forget the controls of an earlier ``widget()`` call (a second call builds new ones)."""
+        old, self._controls = self._controls, {}
+        old["play"].playing = False
+        for w in old.values():
+            w.close()
+        if self.area is not None:
+            plt.close(self.area.fig)
+            self.area = None
+
+
+class _ClosingBox(widgets.VBox):
+    """A VBox that closes its explorer (stops training, releases the figure) when it is closed."""
+
+    def __init__(self, children, on_close) -> None:
+        super().__init__(children)
+        self._on_close = on_close
+
+    def close(self) -> None:
+        on_close, self._on_close = self._on_close, None
+        super().close()
+        if on_close is not None:
+            on_close()
+
+
+def _with_message(frame: LiveFrame, message: str) -> LiveFrame:
+    """``frame`` with ``message`` added to what it says."""
+    if not message:
+        return frame
+    joined = "; ".join(m for m in (frame.message, message) if m)
+    return LiveFrame(**{**frame.__dict__, "message": joined})
