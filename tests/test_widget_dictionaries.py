@@ -99,10 +99,12 @@ def test_cooccurrence_turns_atoms_into_combinations(cooc):
     assert "combination" in paired.readout
 
 
-@pytest.mark.parametrize("value", [None, "high", 1.5, -0.1, float("inf")])
-def test_cooccurrence_invalid_values_give_a_message(cooc, value):
+@pytest.mark.parametrize("value, shown", [(None, "first"), ("high", "first"), (True, "first"), (1.5, "last"),
+                                          (-0.1, "first"), (float("inf"), "last")])
+def test_cooccurrence_invalid_values_give_a_message(cooc, value, shown):
+    """Not a number: the first setting; beyond an end: that end. Either way the readout says so."""
     v = cooc.view(value)
-    assert v.message and v.cooccurrence == 0.0
+    assert v.message and v.cooccurrence == {"first": min, "last": max}[shown](cooc.cooccurrences)
 
 
 def test_cooccurrence_update_redraws(cooc):

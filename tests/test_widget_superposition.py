@@ -57,7 +57,7 @@ def test_off_grid_and_bad_values_give_a_message(explorer):
     v = explorer.view(0.93, 0.75)
     assert (v.sparsity, v.decay) == (0.9, 0.7) and "nearest" in v.message
     v = explorer.view("lots", None)
-    assert "must be numbers" in v.message
+    assert "sparsity must be a number" in v.message and "decay must be a number" in v.message
     v = explorer.view(float("nan"), 1.0)
     assert v.message
     v = explorer.view(0.9, 1.0, live=True)

@@ -38,18 +38,9 @@ from polylens.superposition.sae import (
     sparse_activations,
 )
 from polylens.widgets.figure import FigureArea
+from polylens.widgets.snap import snap
 
 __all__ = ["CooccurrenceExplorer", "CooccurrenceView", "DictionaryExplorer", "DictionaryView"]
-
-
-def _number(value, name: str) -> float:
-    try:
-        v = float(value)  # TypeError / ValueError for non-numbers
-    except OverflowError:  # an int too large for a float
-        raise ValueError(f"{name} is too large") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite")
-    return v
 
 
 def _grid(l1s, sizes) -> tuple[tuple[float, ...], tuple[int, ...]]:
@@ -66,11 +57,6 @@ def _grid(l1s, sizes) -> tuple[tuple[float, ...], tuple[int, ...]]:
     if len(set(l1s)) != len(l1s) or len(set(sizes)) != len(sizes):
         raise ValueError(f"l1s and sizes must not repeat a value (each names one trained SAE); got {l1s} and {sizes}")
     return l1s, sizes
-
-
-def _nearest(options, value: float, log: bool = False) -> float:
-    key = (lambda o: abs(math.log(o) - math.log(value))) if log and value > 0 else (lambda o: abs(o - value))
-    return min(options, key=key)
 
 
 # ----------------------------------------------------------------------------- L1 x size
@@ -151,18 +137,12 @@ class DictionaryExplorer:
 
         Off-grid or invalid values show the nearest (or default) setting and say so in ``message``.
         """
-        message = ""
-        try:
-            l1v, nv = _number(l1, "l1"), _number(n_latents, "n_latents")
-            if l1v <= 0 or nv <= 0:
-                raise ValueError
-        except (TypeError, ValueError):
-            message = (f"L1 must be a positive number and the dictionary size a positive integer; got "
-                       f"{str(l1)[:20]} and {str(n_latents)[:20]}. Showing L1=0.3 with 64 latents.")
-            l1v, nv = 0.3, 64.0
-        lv, size = _nearest(self.l1s, l1v, log=True), int(_nearest(self.sizes, nv))
-        if not message and (abs(lv - l1v) > 1e-12 or size != nv):
-            message = f"(L1={l1v:g}, {nv:g} latents) was not trained; showing the nearest: L1={lv:g}, {size} latents."
+        notes: list[str] = []
+        lv = snap(self.l1s, l1, "L1", notes, missing="was not trained", log=True,
+                  default=0.3 if 0.3 in self.l1s else None)
+        size = int(snap(self.sizes, n_latents, "dictionary size", notes, missing="was not trained",
+                        default=64 if 64 in self.sizes else None))
+        message = "; ".join(notes)
         score, dead, active, mse, score_live = self.stats[lv, size]
         cos, _ = dp.matched_cosines(self.saes[lv, size].dictionary, self.features, dead)
         ratio = size / self.n_features
@@ -284,17 +264,9 @@ class CooccurrenceExplorer:
         return cos[order], [str(kind[i]) for i in order]
 
     def view(self, cooccurrence: float = 0.0) -> CooccurrenceView:
-        message = ""
-        try:
-            c = _number(cooccurrence, "cooccurrence")
-            if not 0 <= c <= 1:
-                raise ValueError
-        except (TypeError, ValueError):
-            message = f"co-occurrence is a probability in [0, 1]; got {str(cooccurrence)[:20]}. Showing 0."
-            c = 0.0
-        near = _nearest(self.cooccurrences, c)
-        if not message and abs(near - c) > 1e-12:
-            message = f"co-occurrence {c:g} was not trained; showing the nearest, {near:g}."
+        notes: list[str] = []
+        near = snap(self.cooccurrences, cooccurrence, "co-occurrence", notes, missing="was not trained")
+        message = "; ".join(notes)
         k = self.cooccurrences.index(near)
         cos, kinds_rows = self.latent_table(k)
         kinds = self.kinds[k]

@@ -30,6 +30,7 @@ from polylens.plot import distinct_colors
 from polylens.regions import crossings, slice_regions
 from polylens.spline import spline_code
 from polylens.widgets.figure import FigureArea
+from polylens.widgets.snap import snap
 
 SAMPLE_COUNTS = (4, 8, 16, 32, 64, 128, 256, 1024)
 # Sample markers drawn at most: more make a solid line on the figure and slow the redraw.
@@ -154,18 +155,8 @@ class PathExplorer:
             clipped = min(max(t, 0.0), 1.0)
             messages.append(f"t runs from 0 (x0) to 1 (x1); showing t = {clipped:g}")
             t = clipped
-        if not isinstance(n_samples, (int, np.integer)) or n_samples not in self.samples:
-            try:
-                wanted = float(n_samples)
-            except OverflowError:
-                wanted = float(self.sample_counts[-1])
-            except (TypeError, ValueError):
-                wanted = float(self.sample_counts[0])
-            nearest = min(self.sample_counts, key=lambda n: abs(n - wanted) if np.isfinite(wanted) else n)
-            messages.append(f"sample counts available: {', '.join(map(str, self.sample_counts))}; "
-                            f"showing {nearest}")
-            n_samples = nearest
-        n_samples = int(n_samples)
+        n_samples = int(snap(self.sample_counts, n_samples, "samples", messages,
+                             missing=f"is not offered ({', '.join(map(str, self.sample_counts))})"))
 
         interval = min(int(np.searchsorted(self.edges, t, side="right")) - 1, len(self.interval_bits) - 1)
         bits = self.interval_bits[interval]

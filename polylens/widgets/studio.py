@@ -30,6 +30,7 @@ from polylens.hooks import capture
 from polylens.judge import describe
 from polylens.scenes import OBJECTS, WEATHERS, Probes
 from polylens.widgets.figure import FigureArea
+from polylens.widgets.snap import snap
 
 GATED = "add_if_below"  # the method whose gate the threshold slider moves
 
@@ -142,22 +143,10 @@ class SunnyDuckStudio:
         messages.append(f"{what} must be one of {options}; got {value!r}, showing {options[0]!r}")
         return options[0]
 
-    def _nearest(self, grid: np.ndarray, value, what: str, messages: list[str]) -> int:
-        if isinstance(value, (bool, np.bool_)):
-            value = float("nan")  # True is not a strength
-        try:
-            value = float(value)
-        except OverflowError:  # an int too big for a float: beyond either end of the grid
-            value = float("inf") if value > 0 else float("-inf")
-        except (TypeError, ValueError):
-            value = float("nan")
-        if np.isnan(value):
-            messages.append(f"{what} must be a number; showing {grid[0]:g}")
-            return 0
-        if not grid[0] - 1e-9 <= value <= grid[-1] + 1e-9:
-            messages.append(f"{what} runs from {grid[0]:g} to {grid[-1]:g}; showing the nearest")
-            return 0 if value < grid[0] else len(grid) - 1
-        return int(np.abs(grid - value).argmin())
+    @staticmethod
+    def _nearest(grid: np.ndarray, value, what: str, messages: list[str]) -> int:
+        """The index of the grid value nearest to ``value`` (see :func:`polylens.widgets.snap.snap`)."""
+        return list(grid).index(snap(grid.tolist(), value, what, messages))
 
     def view(self, duck: int = 0, method: str | None = None, strength: float = 1.0,
              threshold: float | None = None) -> StudioView:

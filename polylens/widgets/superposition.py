@@ -8,7 +8,6 @@ one more model for the chosen setting, with a new seed, while you watch.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -21,6 +20,7 @@ from polylens.superposition._checks import numbers
 from polylens.superposition.metrics import feature_dimensionality, feature_norms
 from polylens.superposition.toy import ToyModel, train_tms
 from polylens.widgets.figure import FigureArea
+from polylens.widgets.snap import short, snap
 
 REPRESENTED = 0.5  # a feature whose arrow is at least this long counts as represented
 
@@ -89,24 +89,13 @@ class SuperpositionExplorer:
         ``message``; with ``live=True`` the model from :meth:`train_live` is
         shown if there is one for this setting.
         """
-        message = ""
-        try:
-            sparsity, decay = float(sparsity), float(decay)
-            if not (math.isfinite(sparsity) and math.isfinite(decay)):
-                raise ValueError
-        except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
-            message = (f"sparsity and decay must be numbers, got {str(sparsity)[:20]} and {str(decay)[:20]}; "
-                       "showing S=0.9, decay 1")
-            sparsity, decay = 0.9, 1.0
+        notes: list[str] = []
+        s = snap(self.sparsities, sparsity, "sparsity", notes, default=0.9 if 0.9 in self.sparsities else None)
+        d = snap(self.decays, decay, "decay", notes, default=1.0 if 1.0 in self.decays else None)
         if not isinstance(live, (bool, np.bool_)):
-            note = f"live must be True or False, got {str(live)[:20]}; showing the precomputed model"
-            message = f"{message}; {note}" if message else note
+            notes.append(f"live must be True or False, got {short(live)}; showing the precomputed model")
             live = False
-        s = min(self.sparsities, key=lambda v: abs(v - sparsity))
-        d = min(self.decays, key=lambda v: abs(v - decay))
-        if not message and (abs(s - sparsity) > 1e-9 or abs(d - decay) > 1e-9):
-            message = (f"(S={sparsity:g}, decay {decay:g}) was not precomputed; showing the nearest setting "
-                       f"S={s:g}, decay {d:g}")
+        message = "; ".join(notes)
         if live and (s, d) in self.live:
             model, regions = self.live[s, d]
             k, source = 0, "trained live (new seed)"

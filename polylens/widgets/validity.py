@@ -20,6 +20,7 @@ from polylens.regions import crossings
 from polylens.scenes import OBJECTS, WEATHERS, Probes, render, to_tensor
 from polylens.steer import FeatureDirection
 from polylens.widgets.figure import FigureArea
+from polylens.widgets.snap import snap
 
 
 @dataclass
@@ -101,17 +102,8 @@ class ValidityExplorer:
         if not (isinstance(obj, str) and obj in self.scans):
             messages.append(f"scanned scenes: {sorted(self.scans)}; showing {self._scene(obj)}")
             obj = self._scene(obj)
-        try:
-            alpha = float(alpha)
-        except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
-            messages.append(f"alpha must be a number, got {str(alpha)[:20]}; showing alpha = 0")
-            alpha = 0.0
-        if not np.isfinite(alpha) or not self.alphas[0] <= alpha <= self.alphas[-1]:
-            messages.append(f"alpha runs from {self.alphas[0]:g} to {self.alphas[-1]:g}; showing the nearest")
-            alpha = 0.0 if not np.isfinite(alpha) else alpha
-        k = int(np.abs(self.alphas - alpha).argmin())
-        if not messages and abs(self.alphas[k] - alpha) > 1e-9:
-            messages.append(f"alpha = {alpha:g} was not precomputed; showing the nearest, {self.alphas[k]:g}")
+        grid = self.alphas.tolist()
+        k = grid.index(snap(grid, alpha, "alpha", messages, default=0.0 if 0.0 in grid else None))
         message = "; ".join(messages)
         scan = self.scans[obj]
         crossed = int(scan["crossed"][k])
