@@ -8,8 +8,9 @@ the network. Each notebook runs in its own kernel (working folder
 PNG. An explorer (a cell showing an ipywidgets widget) cannot run without a
 kernel: its page shows still figures drawn by the explorer's own ``update``
 at a few of the settings its notebook suggests trying, with the line
-"The live version needs Binder or JupyterLab." Formulas stay as their TeX
-source: MathJax would have to come from a CDN.
+"The live version needs Binder or JupyterLab." Formulas ($...$, $$...$$) are
+turned into MathML while building (latex2mathml), which browsers draw
+themselves: no script, no web font, nothing fetched.
 """
 
 from __future__ import annotations
@@ -138,6 +139,9 @@ nav.pager { display: flex; justify-content: space-between; margin: 2em 0 0; font
 table { border-collapse: collapse; } th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
 pre, code { font-size: 90%; } pre { background: #f5f5f5; padding: 0.6em; overflow-x: auto; }
 .binder { font-size: 90%; }
+/* MathML formulas: the browser's math font runs small beside sans-serif text. */
+math { font-size: 115%; }
+math[display="block"] { margin: 0.6em 0; }
 a.anchor-link { visibility: hidden; text-decoration: none; margin-left: 0.25em; color: #999; }
 h1:hover > a.anchor-link, h2:hover > a.anchor-link, h3:hover > a.anchor-link, h4:hover > a.anchor-link
   { visibility: visible; }
@@ -145,6 +149,7 @@ h1:hover > a.anchor-link, h2:hover > a.anchor-link, h3:hover > a.anchor-link, h4
 
 # A notebook page: nbconvert's lab template without anything it would fetch
 # (require.js, the widget manager, MathJax, mermaid), plus the site's navigation.
+# Its formulas are MathML already (site_exporter), so MathJax is not needed.
 PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
@@ -290,10 +295,59 @@ def pager(here: str, order: list[str], titles: dict[str, str]) -> str:
     return f'<nav class="pager">{prev}{nxt}</nav>'
 
 
-def markdown(text: str) -> str:
-    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+def tex_to_mathml(tex: str, display: bool) -> str:
+    """MathML for one formula; if latex2mathml cannot read it, its TeX source marked ``tex-unrendered``."""
+    from latex2mathml.converter import convert
 
-    return markdown2html_mistune(text)
+    try:
+        return convert(tex.strip(), display="block" if display else "inline")
+    except Exception as exc:  # latex2mathml raises several kinds; the page must still build, and tests/site looks for the mark
+        print(f"warning: formula left as TeX ({type(exc).__name__}: {exc}): {tex!r}", flush=True)
+        return f'<code class="tex-unrendered">{html.escape(tex)}</code>'
+
+
+def mathml_renderer(**options):
+    """nbconvert's markdown renderer (headings with anchors, highlighted code, attachments), with formulas as MathML."""
+    from nbconvert.filters.markdown_mistune import IPythonRenderer
+
+    class MathMLRenderer(IPythonRenderer):
+        def inline_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=False)
+
+        def block_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=True)
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+    return MathMLRenderer(escape=False, **options)
+
+
+def markdown(text: str) -> str:
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+
+    return MarkdownWithMath(renderer=mathml_renderer()).render(text)
+
+
+def site_exporter():
+    """nbconvert's HTML exporter with the site's page template, its markdown rendered by ``markdown_cell``."""
+    import jinja2
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+
+    class SiteExporter(HTMLExporter):
+        def markdown2html(self, context, source):
+            cell = context.get("cell", {})
+            path = context.get("resources", {}).get("metadata", {}).get("path", "")
+            renderer = mathml_renderer(attachments=cell.get("attachments", {}), embed_images=self.embed_images,
+                                       path=path, anchor_link_text=self.anchor_link_text,
+                                       exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+    # nbconvert calls the filter with the template context (which cell); jinja2 needs it marked so.
+    SiteExporter.markdown2html = jinja2.pass_context(SiteExporter.markdown2html)
+    return SiteExporter(template_name="lab", extra_loaders=[jinja2.DictLoader({"site.html.j2": PAGE_TEMPLATE})],
+                        template_file="site.html.j2")
 
 
 def doc_page(title: str, body: str, here: str, names: list[str], extra: str = "") -> str:
@@ -356,19 +410,14 @@ sliders, the page shows still figures of it at a few telling settings; {LIVE_NOT
 <a href="https://mybinder.org">mybinder.org</a> (about 2 GB of memory, CPU only). In these links
 <code>OWNER</code> is a placeholder: replace it with the GitHub user or organisation that hosts your
 copy of the repository. On your own machine, <code>make lab</code> opens the notebooks in JupyterLab.</p>
-<p>Formulas on these pages are shown as their TeX source (for example <code>$h(\\alpha) = h_0 + \\alpha g d$</code>):
-the site loads nothing from the network, and rendered maths would need MathJax from one.</p>
 """
     return doc_page("polylens: the course", body, "index", names)
 
 
 def render_notebook(name: str, nb_json: str, names: list[str], order: list[str], titles: dict[str, str]) -> str:
-    import jinja2
     import nbformat
-    from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab", extra_loaders=[jinja2.DictLoader({"site.html.j2": PAGE_TEMPLATE})],
-                            template_file="site.html.j2")
+    exporter = site_exporter()
     resources = {"site_css": CSS, "site_nav": nav(name, names), "site_pager": pager(name, order, titles),
                  "metadata": {"name": titles[name]}}
     page, _ = exporter.from_notebook_node(nbformat.reads(nb_json, as_version=4), resources=resources)

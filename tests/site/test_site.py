@@ -95,6 +95,20 @@ def test_nothing_live_is_left_and_nothing_is_fetched(site):
         assert not re.search(r"<(script|link)[^>]+(src|href)=\"(https?:)?//", text), f"{path.name} fetches from the web"
 
 
+def test_formulas_are_typeset(site):
+    """Every $...$ of the sources is MathML on the page: none left as TeX, none that the converter gave up on."""
+    sources = {p.stem: "".join("".join(c["source"]) for c in json.loads(p.read_text())["cells"]
+                               if c["cell_type"] == "markdown") for p in NOTEBOOKS}
+    sources |= {doc: (REPO / "docs" / f"{doc}.md").read_text() for doc in DOCS}
+    for name, source in sources.items():
+        text = (site / f"{name}.html").read_text()
+        assert "tex-unrendered" not in text, f"{name}: a formula latex2mathml could not read"
+        prose = re.sub(r"<(pre|code|script|style|math)\b.*?</\1>", "", text, flags=re.S)
+        assert not re.search(r"\$[^$<>\n]*\\[A-Za-z]+[^$<>\n]*\$", prose), f"{name}: TeX left as source"
+        if re.search(r"\$[^$\s][^$]*\$", source):
+            assert "<math" in text, f"{name} has formulas but no MathML"
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_each_notebook_page_shows_every_figure(site, notebook):
     cells = code_cells(notebook)
@@ -120,6 +134,13 @@ def test_every_page_loads_in_chromium(site, browser, artifacts):
         page.goto(path.as_uri(), wait_until="load")
         broken = page.evaluate("""() => Array.from(document.images)
             .filter(img => !(img.complete && img.naturalWidth > 0)).length""")
+        # A formula the browser drew has a size; MathML it could not lay out would be 0 x 0
+        # (formulas inside a closed "Solution" block are not drawn until it opens).
+        flat = page.evaluate("""() => Array.from(document.querySelectorAll('math'))
+            .filter(m => !m.closest('details:not([open])'))
+            .filter(m => { const r = m.getBoundingClientRect(); return !(r.width > 0 && r.height > 0); }).length""")
+        if flat:
+            problems.append(f"{path.name}: {flat} formulas drawn with no size")
         wide = page.evaluate("""() => Array.from(document.images)
             .filter(img => img.getBoundingClientRect().width > document.documentElement.clientWidth + 1).length""")
         if errors:
