@@ -21,7 +21,7 @@ from torch import nn
 
 from polylens import spline as _spline
 from polylens._checks import finite_number, real_array
-from polylens.regions.polygons import affine_fit, areas, centroids, split
+from polylens.regions.polygons import affine_fit, areas, centroids, split_sides
 from polylens.regions.support import Passes, passes, point
 from polylens.spline import SplineCode, layout, refuse_if_too_big
 
@@ -66,6 +66,7 @@ class _Buffers:
         self.root = np.zeros(cap, dtype=np.int64)
         self.root[: self.n] = np.arange(self.n)
         self.bits = np.zeros((cap, n_bits), dtype=bool)
+        self.lookup = np.full(self.n, -1, dtype=np.int64)  # per root, scratch for _apply_cuts
 
     def _grow(self, rows: int, width: int) -> None:
         cap, w = self.verts.shape[:2]
@@ -81,6 +82,13 @@ class _Buffers:
             new = np.zeros((new_cap,) + old.shape[1:], dtype=old.dtype)
             new[: self.n] = old[: self.n]
             setattr(self, name, new)
+
+    def reorder(self, start: int, order: np.ndarray) -> None:
+        """Put polygons ``start + order`` at ``start, start + 1, ...``: geometry and layer made (codes are read through history)."""
+        rows = start + order
+        self.verts[start : self.n] = self.verts[rows]
+        self.counts[start : self.n] = self.counts[rows]
+        self.created[start : self.n] = self.created[rows]
 
     def put(self, idx: np.ndarray, verts: np.ndarray, counts: np.ndarray) -> None:
         self._grow(self.n, verts.shape[1])
@@ -130,29 +138,28 @@ def unique_vertices(buf: _Buffers, extent: tuple) -> tuple[np.ndarray, np.ndarra
 class _Cuts:
     """The (polygon, neuron) pairs where a neuron's line cuts a polygon, one entry per pair.
 
-    ``poly`` (k,) polygon index; ``grad`` (k, 2), ``level`` (k,) and ``centre`` (k, 2): the
-    neuron's pre-activation on that polygon, ``level + grad . (x - centre)``; ``tol`` (k,):
-    values this close to 0 count as on the line.
+    ``neuron`` (k,) and ``poly`` (k,) polygon index; ``grad`` (k, 2), ``level`` (k,) and
+    ``centre`` (k, 2): the neuron's pre-activation on that polygon,
+    ``level + grad . (x - centre)``; ``tol`` (k,): values this close to 0 count as on the line.
     """
 
+    neuron: np.ndarray
     poly: np.ndarray
     grad: np.ndarray
     level: np.ndarray
     centre: np.ndarray
     tol: np.ndarray
 
-    def __getitem__(self, sl: slice) -> _Cuts:
-        return _Cuts(self.poly[sl], self.grad[sl], self.level[sl], self.centre[sl], self.tol[sl])
+    def __getitem__(self, sl: slice | np.ndarray) -> _Cuts:
+        return _Cuts(self.neuron[sl], self.poly[sl], self.grad[sl], self.level[sl], self.centre[sl], self.tol[sl])
 
 
 def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
     """Which neuron lines cut which polygons, and the affine pre-activation on each cut pair.
 
     pre (points, neurons) at the distinct vertices, index (n, w) as from
-    :func:`unique_vertices`. Returns the initial bits (n, neurons) and, per
-    cut pair sorted by neuron: neuron, polygon, gradient (2,), level and
-    centre (2,) of the pair's affine map, and the pair's on-the-line
-    tolerance (see _ON_LINE). A polygon is cut only if some vertex is
+    :func:`unique_vertices`. Returns the initial bits (n, neurons) and the
+    cut pairs (:class:`_Cuts`) sorted by neuron, then polygon. A polygon is cut only if some vertex is
     clearly positive and some clearly negative; otherwise its bit is
     whether some vertex is clearly positive.
     """
@@ -179,54 +186,60 @@ def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
         values = pre[index[poly[sl], :wc], neuron[sl, None]][..., None]
         g, lv, c = affine_fit(buf.verts[poly[sl], :wc], counts[sl], values)
         grad[sl], level[sl], centre[sl] = g[:, 0], lv[:, 0], c
-    return on, neuron, _Cuts(poly, grad, level, centre, tol[neuron])
+    return on, _Cuts(neuron, poly, grad, level, centre, tol[neuron])
 
 
-def _apply_neuron(buf: _Buffers, j: int, layer: int, cuts: _Cuts, start_n: int, min_area: float,
-                  min_width: float) -> None:
-    """Split every polygon descending from ``cuts.poly`` by neuron j's line.
+def _apply_cuts(buf: _Buffers, layer: int, cuts: _Cuts, start_n: int, min_area: float,
+                min_width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Split every polygon descending from ``cuts.poly`` by its root's cut line, one cut per root.
 
     Values within ``cuts.tol`` of 0 count as 0 (the vertex is on the line), so
     near-touches never make a piece; a piece below ``min_area`` that is also
-    thinner than ``min_width`` is rounding, and its cut is skipped.
+    thinner than ``min_width`` is rounding, and its cut is skipped. The new
+    polygons (negative sides) are appended, their parents keep the positive
+    sides in place; returns the neuron that made each new one and its parent.
     """
-    polys, grad, level, centre, tol = cuts.poly, cuts.grad, cuts.level, cuts.centre, cuts.tol
-    lookup = np.full(start_n, -1, dtype=np.int64)
-    lookup[polys] = np.arange(len(polys))
-    later = np.arange(start_n, buf.n)
-    later = later[lookup[buf.root[start_n : buf.n]] >= 0]
-    cand = np.concatenate([polys, later])  # the in-place child keeps its parent's index
-    k = lookup[buf.root[cand]]
+    lookup = buf.lookup  # all -1 between calls
+    lookup[cuts.poly] = np.arange(len(cuts.poly))
+    k = lookup[buf.root[: buf.n]]
+    lookup[cuts.poly] = -1
+    cand = np.flatnonzero(k >= 0)  # the roots and their descendants: an in-place child keeps its parent's index
+    k = k[cand]
+    j = cuts.neuron[k]
     counts = buf.counts[cand]
     w = int(counts.max())
     verts = buf.verts[cand, :w]
-    f = np.einsum("mwi,mi->mw", verts - centre[k][:, None], grad[k]) + level[k][:, None]
-    f[np.abs(f) <= tol[k][:, None]] = 0.0
-    valid = np.arange(w)[None, :] < counts[:, None]
-    pos = (valid & (f > 0)).any(axis=1)
-    cut = pos & (valid & (f < 0)).any(axis=1)
+    f = np.einsum("mwi,mi->mw", verts - cuts.centre[k][:, None], cuts.grad[k]) + cuts.level[k][:, None]
+    f[(np.abs(f) <= cuts.tol[k][:, None]) | (np.arange(w)[None, :] >= counts[:, None])] = 0.0  # on the line, or padding
+    pos = (f > 0).any(axis=1)
+    cut = pos & (f < 0).any(axis=1)
     buf.bits[cand, j] = pos
+    none = np.zeros(0, dtype=np.int64)
     if not cut.any():
-        return
-    idx = cand[cut]
-    fc = f[cut]
-    pv, pc, nv, nc = split(verts[cut], counts[cut], fc)
-    a_pos, a_neg = np.abs(areas(pv, pc)), np.abs(areas(nv, nc))
+        return none, none
+    idx, j, k, fc = cand[cut], j[cut], k[cut], f[cut]
+    m = len(idx)
+    pieces, piece_counts, signed = split_sides(verts[cut], counts[cut], fc)
+    size = np.abs(signed)
     # A piece both tiny and thin is rounding, not a region: keep the parent
     # whole, on the side of its larger part. Widths are distances from the line.
-    norm = np.hypot(grad[k[cut], 0], grad[k[cut], 1])  # no overflow for gradients near 1e200
-    w_pos = np.where(valid[cut], fc, 0.0).max(axis=1) / norm
-    w_neg = -np.where(valid[cut], fc, 0.0).min(axis=1) / norm
-    real = ((a_pos >= min_area) | (w_pos >= min_width)) & ((a_neg >= min_area) | (w_neg >= min_width))
-    buf.bits[idx[~real], j] = a_pos[~real] >= a_neg[~real]
-    idx, pv, pc, nv, nc = idx[real], pv[real], pc[real], nv[real], nc[real]
-    if not len(idx):
-        return
-    buf.put(idx, pv, pc)
+    norm = np.hypot(cuts.grad[k, 0], cuts.grad[k, 1])  # no overflow for gradients near 1e200
+    a_pos, a_neg = size[:m], size[m:]
+    real = ((a_pos >= min_area) | (fc.max(axis=1) / norm >= min_width)) & (
+        (a_neg >= min_area) | (-fc.min(axis=1) / norm >= min_width))
+    if not real.all():
+        buf.bits[idx[~real], j[~real]] = a_pos[~real] >= a_neg[~real]
+        idx, j = idx[real], j[real]
+        pieces, piece_counts = pieces[np.concatenate([real, real])], piece_counts[np.concatenate([real, real])]
+        m = len(idx)
+        if not m:
+            return none, none
+    buf.put(idx, pieces[:m], piece_counts[:m])
     buf.created[idx] = layer
-    new = buf.append(idx, nv, nc)
+    new = buf.append(idx, pieces[m:], piece_counts[m:])
     buf.bits[new, j] = False
     buf.created[new] = layer
+    return j, idx
 
 
 def check_plane(origin, u, v, extent) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple]:
@@ -328,13 +341,18 @@ def slice_regions(
     buf.region_bytes = sum(net.sizes) + 200 + 24 * net.n_out
     area = (s1 - s0) * (t1 - t0)
     diag = float(np.hypot(s1 - s0, t1 - t0))
-    history = []  # per layer: (root of each polygon at the layer's end, its bits)
+    history = []  # per layer: (root of each polygon at the layer's end, its bits, rows)
     for layer, size in enumerate(net.sizes):
         buf.start_layer(size)
         buf.where = f"in ReLU layer {layer + 1} of {len(net.sizes)}"
-        _cut_layer(buf, net, to_input, layer, min_area * area, _THIN * diag, ext)
+        start_n = buf.n
+        order = _cut_layer(buf, net, to_input, layer, min_area * area, _THIN * diag, ext)
         last = layer == len(net.sizes) - 1  # the last layer's bits are not changed again: no copy
-        history.append((buf.root[: buf.n].copy(), buf.bits[: buf.n] if last else buf.bits[: buf.n].copy()))
+        # Codes are read through ``rows`` (row of each polygon, in neuron order, in root and bits).
+        rows = np.arange(buf.n)
+        rows[start_n:] = start_n + order
+        history.append((buf.root[: buf.n].copy(), buf.bits[: buf.n] if last else buf.bits[: buf.n].copy(), rows))
+        buf.reorder(start_n, order)
     return _finish(net, to_input, buf, history, ext)
 
 
@@ -347,19 +365,53 @@ def _plane(origin: torch.Tensor, u: torch.Tensor, v: torch.Tensor):
     return to_input
 
 
-def _cut_layer(buf: _Buffers, net: Passes, to_input, layer: int, min_area: float, min_width: float, extent) -> None:
+def _cut_layer(buf: _Buffers, net: Passes, to_input, layer: int, min_area: float, min_width: float,
+               extent) -> np.ndarray:
+    """Cut the polygons in ``buf`` by every neuron of ReLU call ``layer``; return the new polygons' order (see _neuron_order)."""
     points, index = unique_vertices(buf, extent)
     pre = net.pre_activations(to_input(points), layer)
-    bits, neuron, cuts = _layer_cuts(buf, pre, index)
-    width = pre.shape[1]
+    bits, cuts = _layer_cuts(buf, pre, index)
     del pre, points, index  # (vertices, neurons) float64: the biggest array here, not needed for the cuts
     start_n = buf.n
     buf.bits[:start_n] = bits
     del bits
-    bounds = np.searchsorted(neuron, np.arange(width + 1))
-    for j in np.unique(neuron):
-        sl = slice(bounds[j], bounds[j + 1])
-        _apply_neuron(buf, j, layer, cuts[sl], start_n, min_area, min_width)
+    # Each polygon is cut by its neurons in increasing order, and what a cut does depends only
+    # on the polygon's own earlier cuts: so the r-th cut of every polygon is made in one
+    # vectorised round, and a layer takes as many rounds as one polygon has cuts, not one per neuron.
+    by_poly = np.argsort(cuts.poly, kind="stable")  # polygon, then neuron
+    poly_sorted = cuts.poly[by_poly]
+    rank = np.arange(len(by_poly)) - np.searchsorted(poly_sorted, poly_sorted)
+    by_round = by_poly[np.argsort(rank, kind="stable")]
+    bounds = np.searchsorted(np.sort(rank), np.arange(rank.max(initial=-1) + 2))
+    made = [_apply_cuts(buf, layer, cuts[by_round[bounds[r] : bounds[r + 1]]], start_n, min_area, min_width)
+            for r in range(len(bounds) - 1)]
+    if not made:
+        return np.zeros(0, dtype=np.int64)
+    neuron, parent = (np.concatenate(m) for m in zip(*made))
+    return _neuron_order(neuron, parent, start_n)
+
+
+def _neuron_order(neuron: np.ndarray, parent: np.ndarray, start_n: int) -> np.ndarray:
+    """(new,) order of this layer's new polygons when cut one neuron at a time.
+
+    In that order (every cut by neuron 0, then by neuron 1, ...; each neuron's
+    new polygons in the order of their parents) the regions have always come,
+    and the next layer depends on it: where rounding makes two copies of one
+    vertex, the first is the one forwarded. ``neuron`` and ``parent`` (new,):
+    what cut each new polygon off, and from which polygon (index; the new ones
+    from ``start_n`` on, in the order made). A polygon's place is its chain
+    (its neuron, its parent's neuron, ..., its root), compared entry by entry,
+    a root before any new polygon and a smaller root first.
+    """
+    keys, anc = [neuron], parent
+    while True:
+        new = anc >= start_n
+        # Roots as negative numbers in their order; -1 - start_n past the root, where chains have ended.
+        keys.append(np.where(new, neuron[np.maximum(anc - start_n, 0)], np.maximum(anc, -1) - start_n))
+        if not new.any():
+            break
+        anc = np.where(new, parent[np.maximum(anc - start_n, 0)], -1)
+    return np.lexsort(keys[::-1])
 
 
 def _finish(net: Passes, to_input, buf: _Buffers, history: list, ext) -> Regions:
@@ -373,6 +425,7 @@ def _finish(net: Passes, to_input, buf: _Buffers, history: list, ext) -> Regions
     values = net.outputs(to_input(points))[index]
     del points, index
     valid = np.arange(w)[None, :] < counts[:, None]
+    verts[~valid] = 0.0  # the buffer's rows keep old vertices beyond their counts
     grad, level, centre = affine_fit(verts, counts, values)
     offset = level - np.einsum("mki,mi->mk", grad, centre)
     _check_affine(verts, valid, values, grad, offset)
@@ -383,7 +436,8 @@ def _finish(net: Passes, to_input, buf: _Buffers, history: list, ext) -> Regions
     bits = np.empty((n, sum(net.sizes)), dtype=bool)
     idx = np.arange(n)
     for layer in reversed(layers):
-        root, layer_bits = history.pop()
+        root, layer_bits, rows = history.pop()
+        idx = rows[idx]
         step = max(1, _spline.CHUNK_BYTES // max(1, layer.size))  # rows gathered at a time
         for i in range(0, n, step):
             bits[i : i + step, layer.start : layer.stop] = layer_bits[idx[i : i + step]]
