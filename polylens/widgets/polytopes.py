@@ -112,9 +112,9 @@ class PolytopeExplorer:
         nearest (or default) state and say so in ``message``.
         """
         notes: list[str] = []
-        width = snap(self.widths, width, "width", notes)
-        depth = snap(self.depths, depth, "depth", notes)
-        step = snap(self.steps, step, "train step", notes)
+        width = _snap(self.widths, width, "width", notes)
+        depth = _snap(self.depths, depth, "depth", notes)
+        step = _snap(self.steps, step, "train step", notes)
         layer, neuron = _whole(layer, 1, "layer", notes), _whole(neuron, 0, "neuron", notes)
         sl = self.slices[width, depth, step]
         if not 1 <= layer <= depth:
@@ -259,12 +259,8 @@ def _short(value) -> str:
     return text if len(text) <= 24 else text[:20] + "..."
 
 
-def snap(options: tuple, value, name: str, notes: list[str], missing: str = "was not precomputed"):
-    """The option nearest to ``value``; a note in ``notes`` unless ``value`` is one.
-
-    Anything that is not one number (None, text, NaN, an array) gives ``options[0]``;
-    ``missing`` says in the note why another value was shown.
-    """
+def _snap(options: tuple, value, name: str, notes: list[str]):
+    """The option nearest to ``value``; a note in ``notes`` unless ``value`` is one."""
     number = _number(value)
     if math.isnan(number):
         notes.append(f"{name} must be a number, got {_short(value)}; showing {options[0]}")
@@ -272,7 +268,7 @@ def snap(options: tuple, value, name: str, notes: list[str], missing: str = "was
     inside = min(max(number, min(options)), max(options))  # inf snaps to an end, not to options[0]
     near = min(options, key=lambda o: abs(o - inside))
     if number != near:
-        notes.append(f"{name} {_short(value)} {missing}; showing the nearest, {near}")
+        notes.append(f"{name} {_short(value)} was not precomputed; showing the nearest, {near}")
     return near
 
 

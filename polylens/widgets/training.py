@@ -35,7 +35,8 @@ from polylens.models import MLP
 from polylens.regions import Regions, slice_regions
 from polylens.training import train_classifier
 from polylens.widgets.figure import FigureArea
-from polylens.widgets.polytopes import decision_key, decision_lines, snap
+from polylens.widgets.polytopes import decision_key, decision_lines
+from polylens.widgets.snap import snap
 
 __all__ = ["LiveFrame", "LiveTrainingExplorer"]
 
@@ -150,10 +151,11 @@ class LiveTrainingExplorer:
         """A fresh network at step 0 (None keeps a setting as it is); redraws the figure if built."""
         notes: list[str] = []
         current = getattr(self, "settings", {})
-        width = snap(self.widths, current.get("width") if width is None else width, "width", notes, "is not offered")
-        depth = snap(self.depths, current.get("depth") if depth is None else depth, "depth", notes, "is not offered")
-        lr = snap(self.lrs, current.get("lr") if lr is None else lr, _NAMES["lr"], notes, "is not offered")
-        seed = snap(self.seeds, current.get("seed") if seed is None else seed, "seed", notes, "is not offered")
+        width = snap(self.widths, current.get("width") if width is None else width, "width", notes, missing="is not offered")
+        depth = snap(self.depths, current.get("depth") if depth is None else depth, "depth", notes, missing="is not offered")
+        lr = snap(self.lrs, current.get("lr") if lr is None else lr, _NAMES["lr"], notes, missing="is not offered",
+                  log=True)
+        seed = snap(self.seeds, current.get("seed") if seed is None else seed, "seed", notes, missing="is not offered")
         self.settings = dict(width=width, depth=depth, lr=lr, seed=seed)
         model = MLP([2] + [width] * depth + [2], seed=seed)
         # The optimiser and the minibatch generator are built as train_classifier builds them,
@@ -237,7 +239,7 @@ class LiveTrainingExplorer:
         """
         start = time.perf_counter()
         notes: list[str] = []
-        ticks = snap(tuple(range(1, 101)), ticks, "ticks", notes, "is not 1 to 100")
+        ticks = snap(tuple(range(1, 101)), ticks, "ticks", notes, missing="is not 1 to 100")
         left = self.max_step - self._state.step
         if left <= 0:
             self.pause()
@@ -266,9 +268,9 @@ class LiveTrainingExplorer:
         wanted = dict(width=width, depth=depth, lr=lr, seed=seed)
         before = dict(self.settings)
         target = None if step is None else snap(
-            tuple(range(0, self.max_step + 1)), step, "step", notes, f"is not a step from 0 to {self.max_step}")
+            tuple(range(0, self.max_step + 1)), step, "step", notes, missing=f"is not a step from 0 to {self.max_step}")
         probe: list[str] = []
-        snapped = {k: snap(getattr(self, k + "s"), v, _NAMES[k], probe, "is not offered") if v is not None else before[k]
+        snapped = {k: snap(getattr(self, k + "s"), v, _NAMES[k], probe, missing="is not offered", log=k == "lr") if v is not None else before[k]
                    for k, v in wanted.items()}
         if snapped != before or (target is not None and target < self._state.step):
             notes.insert(0, self.reset(**wanted).message)
