@@ -39,9 +39,17 @@ STILL = "polylens_still"  # output metadata key: which explorer cell a still bel
 # (caption, keyword arguments of the explorer's update).
 STILLS: dict[str, list[tuple[str, dict]]] = {
     "PolytopeExplorer": [
-        ("Width 32, depth 2 at initialisation (step 0)", dict(width=32, depth=2, step=0)),
-        ("Width 32, depth 2 after training (step 400), layer 2", dict(width=32, depth=2, step=400, layer=2)),
-        ("Width 32, depth 1 after training: 32 neurons in one layer", dict(width=32, depth=1, step=400)),
+        ("Width 16, depth 2 (trained for 400 steps), layer 2", dict(width=16, depth=2, step=400, layer=2)),
+        ("Width 32, depth 1: the same 32 neurons in one layer", dict(width=32, depth=1, step=400)),
+        ("Width 16, depth 3, coloured by the layer whose boundary cut each region last",
+         dict(width=16, depth=3, step=400, layer=3, color="layer")),
+    ],
+    "LiveTrainingExplorer": [
+        ("Width 16, depth 2 at initialisation (step 0)", dict(width=16, depth=2, lr=1e-2, seed=0, step=0)),
+        ("The same network after 50 steps", dict(width=16, depth=2, lr=1e-2, seed=0, step=50)),
+        ("After 400 steps: regions gathered on the data", dict(width=16, depth=2, lr=1e-2, seed=0, step=400)),
+        ("Width 32 after 400 steps: the count fell, then climbed back", dict(width=32, depth=2, lr=1e-2, seed=0,
+                                                                             step=400)),
     ],
     "PathExplorer": [
         ("Halfway along the path (t = 0.5), 16 samples", dict(t=0.5, n_samples=16)),
