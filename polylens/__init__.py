@@ -11,7 +11,7 @@ See the notebooks in ``notebooks/`` for the curriculum.
 from polylens import clustering, compose, datasets, exercises, judge, models, plot, regions, scenes, spline, steer, superposition, training
 from polylens import hooks
 from polylens.hooks import Cache, HookPoint, capture, hooked, resolve_names, run_with_cache, run_with_hooks
-from polylens.spline import CodeMask, SoftCode, SplineCode, agreement, hamming, soft_code, spline_code
+from polylens.spline import CodeMask, SoftCode, SplineCode, hamming, on_fraction, soft_code, spline_code
 
 __version__ = "0.1.0"
 
@@ -21,7 +21,6 @@ __all__ = [
     "HookPoint",
     "SoftCode",
     "SplineCode",
-    "agreement",
     "capture",
     "clustering",
     "compose",
@@ -32,6 +31,7 @@ __all__ = [
     "hooks",
     "judge",
     "models",
+    "on_fraction",
     "plot",
     "regions",
     "resolve_names",
@@ -45,3 +45,11 @@ __all__ = [
     "superposition",
     "training",
 ]
+
+
+def __getattr__(name: str):
+    # Names polylens had before each idea got one name: a pointer instead of a bare AttributeError.
+    if name in spline.RENAMED:
+        raise AttributeError(f"polylens.{name} is now polylens.{spline.RENAMED[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

@@ -123,10 +123,10 @@ def _prepare_mask(model, layers, sunny, kind, other=None):
     if kind == "code_direction":
         _, other_codes = steer.preactivations(model, other, list(layers))
         parts["code_direction"] = steer.code_direction(codes, other_codes)
-        mask = parts["code_direction"].to_mask(0.5, preacts=preacts)
+        mask = parts["code_direction"].steering_mask(0.5, preacts=preacts)
         note = "units whose on-rate differs by >= 0.5 between sunny and other, pushed toward the sunny side"
     else:
-        mask = steer.code_mask(codes, agreement=0.9, preacts=preacts)
+        mask = steer.steering_mask(codes, agreement=0.9, preacts=preacts)
         note = "units 90% of sunny scenes agree on, pushed to that state"
     return Method(kind, "+".join(layers), lambda m, s: steer.toward_mask(m, mask, strength=s), note,
                   {**parts, "mask": mask})

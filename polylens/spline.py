@@ -10,7 +10,7 @@ inside that polytope the network is a single affine map.
     code.layer("relu0")               # (batch, width) bits of one layer
     hamming(code[:10], code[10:20])   # (10,) bits that differ, row by row
     hamming(code, pairwise=True)      # (batch, batch)
-    m = mask(code, agreement=0.9)     # neurons most rows agree on, and their state
+    m = code_mask(code, agreement=0.9)     # neurons most rows agree on, and their state
 
 Smooth activations have *soft* codes (Balestriero & Baraniuk, "From Hard to
 Soft: Understanding Deep Network Nonlinearities via Vector Quantization and
@@ -48,11 +48,11 @@ __all__ = [
     "Layer",
     "SoftCode",
     "SplineCode",
-    "agreement",
+    "code_mask",
     "eval_mode",
     "hamming",
     "layout",
-    "mask",
+    "on_fraction",
     "preactivations",
     "soft_code",
     "spline_code",
@@ -665,11 +665,11 @@ def _pairwise(wa: np.ndarray, wb: np.ndarray, block: int = 256) -> np.ndarray:
 # ------------------------------------------------------------ agreement ---
 
 
-def agreement(codes: CodeLike) -> np.ndarray:
+def on_fraction(codes: CodeLike) -> np.ndarray:
     """(neurons,) float64: the fraction of rows in which each unit is on."""
     bits = _as_bits(codes, "codes")
     if len(bits) == 0:
-        raise ValueError("agreement needs at least one row of codes")
+        raise ValueError("on_fraction needs at least one row of codes")
     return bits.mean(axis=0)
 
 
@@ -710,7 +710,7 @@ class CodeMask:
         return (bits[:, self.neurons] == self.state).mean(axis=1)
 
 
-def mask(codes: CodeLike, agreement: float = 0.9) -> CodeMask:
+def code_mask(codes: CodeLike, agreement: float = 0.9) -> CodeMask:
     """Units in which at least a fraction ``agreement`` of rows share one state.
 
     Args:
@@ -723,7 +723,7 @@ def mask(codes: CodeLike, agreement: float = 0.9) -> CodeMask:
     """
     if not 0.5 < finite_number(agreement, "agreement") <= 1.0:
         raise ValueError(f"agreement must be in (0.5, 1] so that one state wins, got {agreement}")
-    on = _on_fraction(codes)
+    on = on_fraction(codes)
     state = on >= 0.5
     frac = np.where(state, on, 1.0 - on)
     keep = np.flatnonzero(frac >= agreement - 1e-12)  # 9/10 is not exactly 0.9 in floats
@@ -731,4 +731,12 @@ def mask(codes: CodeLike, agreement: float = 0.9) -> CodeMask:
     return CodeMask(keep.astype(np.int64), state[keep], layers, frac[keep])
 
 
-_on_fraction = agreement  # mask's argument shadows the function's name
+# Names this module had before each idea got one name; a clear pointer instead of a bare AttributeError.
+RENAMED = {"agreement": "on_fraction", "mask": "code_mask"}
+
+
+def __getattr__(name: str):
+    if name in RENAMED:
+        raise AttributeError(f"polylens.spline.{name} is now polylens.spline.{RENAMED[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

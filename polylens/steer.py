@@ -16,7 +16,7 @@ Directions in activation space::
 Masks in spline-code space (the discussion's "flip the neurons toward the sunny
 mask")::
 
-    mask = code_mask(sunny_codes, agreement=0.9, preacts=sunny_preacts)
+    mask = steering_mask(sunny_codes, agreement=0.9, preacts=sunny_preacts)
     with toward_mask(model, mask, strength=1.0):                     # every masked unit in its sunny state
 
 Displacements that depend on where the input starts, learned from pairs (the
@@ -39,7 +39,8 @@ from torch import nn
 
 from polylens._checks import finite_number, real_array, whole_number
 from polylens.hooks import HookPoint, collect, hooked, single_use
-from polylens.spline import CodeMask, Layer, SplineCode, mask, preactivations
+from polylens import spline
+from polylens.spline import CodeMask, Layer, SplineCode, preactivations
 
 __all__ = [
     "CodeDirection",
@@ -49,7 +50,7 @@ __all__ = [
     "add",
     "add_to_projection",
     "code_direction",
-    "code_mask",
+    "steering_mask",
     "dot_above",
     "dot_below",
     "fit_transport",
@@ -92,7 +93,7 @@ class FeatureDirection:
 
     def quantile(self, q: float) -> float:
         """The ``q`` quantile of the positive examples' projections."""
-        if not 0.0 <= _finite(q, "quantile") <= 1.0:
+        if not 0.0 <= finite_number(q, "quantile") <= 1.0:
             raise ValueError(f"quantile must be in [0, 1], got {q}")
         return float(torch.quantile(self.projections.double(), q))
 
@@ -205,7 +206,7 @@ def sae_direction(
         scale: the SAE was trained on activations divided by ``scale``.
         latent: use this latent instead of the best-separating one.
     """
-    scale = _finite(scale, "scale")
+    scale = finite_number(scale, "scale")
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
     scores = separation(sae, pos, neg, scale)
@@ -224,20 +225,15 @@ def sae_direction(
 def dot_below(direction: FeatureDirection, threshold: float) -> Gate:
     """Gate: steer only examples whose projection on ``direction`` is below ``threshold``."""
     _check_direction(direction)
-    threshold = _finite(threshold, "threshold")
+    threshold = finite_number(threshold, "threshold")
     return lambda h: direction.project(h) < threshold
 
 
 def dot_above(direction: FeatureDirection, threshold: float) -> Gate:
     """Gate: steer only examples whose projection on ``direction`` is above ``threshold``."""
     _check_direction(direction)
-    threshold = _finite(threshold, "threshold")
+    threshold = finite_number(threshold, "threshold")
     return lambda h: direction.project(h) > threshold
-
-
-def _finite(value: Any, what: str) -> float:
-    """A finite float from any real number (Python, numpy, 0-d tensor); strings and bools refused."""
-    return finite_number(value, what)
 
 
 def _rows(gate: Gate | None, h: torch.Tensor) -> torch.Tensor:
@@ -298,7 +294,7 @@ def add(
         when: optional gate, e.g. ``dot_below(direction, 0.5)``; decided per example.
     """
     _check_direction(direction)
-    alpha = _finite(alpha, "alpha")
+    alpha = finite_number(alpha, "alpha")
 
     def edit(h: torch.Tensor, hook: HookPoint) -> torch.Tensor:
         _check_shape(h, direction.vector.shape, hook.name)
@@ -324,7 +320,7 @@ def add_to_projection(
     strength needs no tuning. Examples already past the target are left alone.
     """
     _check_direction(direction)
-    goal = _finite(target, "target") if target is not None else direction.quantile(quantile)
+    goal = finite_number(target, "target") if target is not None else direction.quantile(quantile)
 
     def edit(h: torch.Tensor, hook: HookPoint) -> torch.Tensor:
         _check_shape(h, direction.vector.shape, hook.name)
@@ -369,7 +365,7 @@ def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
 
 
-def code_mask(
+def steering_mask(
     codes: SplineCode, agreement: float = 0.9, *, preacts: torch.Tensor | np.ndarray | None = None
 ) -> SteeringMask:
     """Units whose on/off state at least ``agreement`` of ``codes`` share.
@@ -380,7 +376,7 @@ def code_mask(
         preacts: (rows, neurons) their pre-activations (from :func:`preactivations`);
             needed by :func:`toward_mask` to know how far "on" is.
     """
-    base = mask(codes, agreement)
+    base = spline.code_mask(codes, agreement)
     magnitude = None
     if preacts is not None:
         u = _numpy(preacts)
@@ -408,14 +404,14 @@ def toward_mask(model: nn.Module, mask: SteeringMask, strength: float, *, margin
 
     Args:
         model: the network the codes came from.
-        mask: from :func:`code_mask` with ``preacts``.
+        mask: from :func:`steering_mask` with ``preacts``.
         strength: >= 0 (values above 1 overshoot).
         margin: use this magnitude (> 0) for every unit instead of ``mask.magnitude``;
             a negative one would push every unit to the *opposite* of its agreed state.
     """
     if not isinstance(mask, CodeMask):
-        raise TypeError(f"mask must be a SteeringMask from code_mask(codes, preacts=...), got {type(mask).__name__}")
-    strength = _finite(strength, "strength")
+        raise TypeError(f"mask must be a SteeringMask from steering_mask(codes, preacts=...), got {type(mask).__name__}")
+    strength = finite_number(strength, "strength")
     if strength < 0:
         raise ValueError(f"strength must be >= 0 (0 leaves the model unchanged), got {strength}")
     magnitude = _magnitudes(mask, margin)
@@ -432,7 +428,7 @@ def toward_mask(model: nn.Module, mask: SteeringMask, strength: float, *, margin
 
 def _magnitudes(mask: SteeringMask, margin: float | None) -> np.ndarray:
     if margin is not None:
-        margin = _finite(margin, "margin")
+        margin = finite_number(margin, "margin")
         if not margin > 0:
             raise ValueError(
                 f"margin must be > 0, got {margin:g}: it is how far past zero each unit is put, on its agreed "
@@ -441,14 +437,14 @@ def _magnitudes(mask: SteeringMask, margin: float | None) -> np.ndarray:
         return np.full(len(mask), margin)
     if getattr(mask, "magnitude", None) is None:
         raise ValueError(
-            "this mask does not know how large 'on' is: build it with code_mask(codes, preacts=...) "
+            "this mask does not know how large 'on' is: build it with steering_mask(codes, preacts=...) "
             "or pass margin=..."
         )
     magnitude = real_array(mask.magnitude, "mask.magnitude")
     if magnitude.shape != (len(mask),) or not np.isfinite(magnitude).all() or (magnitude < 0).any():
         raise ValueError(
             f"mask.magnitude must hold {len(mask)} finite numbers >= 0 (one per masked unit); "
-            "build the mask with code_mask(codes, preacts=...) rather than editing it"
+            "build the mask with steering_mask(codes, preacts=...) rather than editing it"
         )
     return magnitude
 
@@ -487,7 +483,7 @@ class CodeDirection:
     weights: np.ndarray
     layers: tuple[Layer, ...]
 
-    def to_mask(self, threshold: float = 0.5, preacts: torch.Tensor | np.ndarray | None = None) -> SteeringMask:
+    def steering_mask(self, threshold: float = 0.5, preacts: torch.Tensor | np.ndarray | None = None) -> SteeringMask:
         """Units with ``|weight| >= threshold``, to be pushed to the sign of their weight.
 
         Args:
@@ -531,7 +527,7 @@ class CodeDirection:
 
 def _threshold(threshold: Any) -> float:
     # Weights are on-fraction differences in [-1, 1]: a threshold outside (0, 1] selects every unit or none.
-    value = _finite(threshold, "threshold")
+    value = finite_number(threshold, "threshold")
     if not 0 < value <= 1:
         raise ValueError(f"threshold must be in (0, 1] (weights are differences of on-fractions), got {value:g}")
     return value
@@ -708,3 +704,14 @@ def transport(model: nn.Module, plan: PairedTransport, strength: float) -> Itera
 
     with hooked(model, [(name, keep) for name in plan.inputs] + [(plan.layer, move)]):
         yield model
+
+
+# Names this module had before each idea got one name; a clear pointer instead of a bare AttributeError.
+RENAMED = {"code_mask": "steering_mask (a CodeMask with magnitudes; polylens.spline.code_mask makes one without)"}
+
+
+def __getattr__(name: str):
+    if name in RENAMED:
+        raise AttributeError(f"polylens.steer.{name} is now polylens.steer.{RENAMED[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

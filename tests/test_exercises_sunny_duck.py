@@ -9,7 +9,7 @@ from torch import nn
 from polylens import compose, steer
 from polylens.exercises import ExerciseFailed, check, solution
 from polylens.exercises.sunny_duck import _composition_case
-from polylens.spline import mask
+from polylens.spline import code_mask
 
 NAMES = ("conditional_addition", "composition_success", "agreement_mask")
 
@@ -195,7 +195,7 @@ def test_agreement_mask_matches_spline_mask_and_code_mask():
     bits = rng.random((40, 30)) < rng.random(30)  # units from almost always off to almost always on
     for agreement in (0.6, 0.75, 0.9, 1.0):
         neurons, states = solution("agreement_mask")(bits, agreement)
-        for lib in (mask(bits, agreement), steer.code_mask(bits, agreement)):
+        for lib in (code_mask(bits, agreement), steer.steering_mask(bits, agreement)):
             assert np.array_equal(neurons, lib.neurons) and np.array_equal(states, lib.state)
         if agreement == 0.75:
             assert states.any() and not states.all()  # units agreed on and units agreed off

@@ -18,9 +18,9 @@ from polylens.spline import (
     Layer,
     SoftCode,
     SplineCode,
-    agreement,
+    code_mask,
     hamming,
-    mask,
+    on_fraction,
     soft_code,
     spline_code,
 )
@@ -197,8 +197,8 @@ def test_agreement_and_mask_semantics():
     bits[:1, 3] = True  # off in 90%
     bits[:5, 4] = True  # split
     code = SplineCode(bits, [Layer("a", 0, 2), Layer("b", 2, 5)])
-    np.testing.assert_allclose(agreement(code), [1.0, 0.9, 0.8, 0.1, 0.5])
-    m = mask(code, agreement=0.9)
+    np.testing.assert_allclose(on_fraction(code), [1.0, 0.9, 0.8, 0.1, 0.5])
+    m = code_mask(code, agreement=0.9)
     assert isinstance(m, CodeMask)
     np.testing.assert_array_equal(m.neurons, [0, 1, 3])
     np.testing.assert_array_equal(m.state, [True, True, False])
@@ -206,9 +206,9 @@ def test_agreement_and_mask_semantics():
     np.testing.assert_array_equal(idx, [1])
     np.testing.assert_array_equal(state, [False])
     assert m.matches(code).min() >= 2 / 3
-    assert len(mask(code, agreement=0.75)) == 4
+    assert len(code_mask(code, agreement=0.75)) == 4
     with pytest.raises(ValueError, match="agreement"):
-        mask(code, agreement=0.4)
+        code_mask(code, agreement=0.4)
 
 
 # --------------------------------------------------------------- soft_code ---
@@ -346,8 +346,8 @@ def test_agreement_and_mask_on_any_array_are_right_or_a_clean_error(codes, share
     usable = _bool_matrix(codes) and len(_as_numpy(codes)) > 0
     event("usable" if usable else "refused")
     try:
-        on = agreement(codes)
-        m = mask(codes, share)
+        on = on_fraction(codes)
+        m = code_mask(codes, share)
     except (ValueError, TypeError):
         assert not usable or share != share, "usable codes were refused"
         return
@@ -357,3 +357,16 @@ def test_agreement_and_mask_on_any_array_are_right_or_a_clean_error(codes, share
     agreed = np.maximum(on, 1 - on)  # the share of rows in each neuron's majority state
     np.testing.assert_array_equal(m.neurons, np.flatnonzero(agreed >= share - 1e-12))
     np.testing.assert_array_equal(m.state, on[m.neurons] >= 0.5)
+
+
+def test_old_names_point_to_the_new_ones():
+    """One name per idea: the function that was `agreement` (also an argument's name) is `on_fraction`, and so on."""
+    import polylens as pl
+    from polylens import steer
+
+    for owner, old, new in [(pl, "agreement", "on_fraction"), (pl.spline, "agreement", "on_fraction"),
+                            (pl.spline, "mask", "code_mask"), (steer, "code_mask", "steering_mask")]:
+        with pytest.raises(AttributeError, match=new):
+            getattr(owner, old)
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        pl.spline.nonsense

@@ -85,7 +85,7 @@ def test_hooks_are_removed_after_an_exception(setup):
         with steer.add(model, d, alpha=1.0):
             raise RuntimeError("boom")
     codes = pl.spline_code(model, sunny)
-    mask = steer.code_mask(codes, 0.9, preacts=steer.preactivations(model, sunny)[0])
+    mask = steer.steering_mask(codes, 0.9, preacts=steer.preactivations(model, sunny)[0])
     with pytest.raises(RuntimeError, match="boom"):
         with steer.toward_mask(model, mask, strength=1.0):
             raise RuntimeError("boom")
@@ -109,9 +109,9 @@ def test_wrong_layer_and_bad_values_are_explained(setup):
 def test_mask_at_strength_one_puts_every_masked_unit_in_its_state(setup, layers):
     model, sunny, other, d = setup
     preacts, codes = steer.preactivations(model, sunny, layers)
-    mask = steer.code_mask(codes, agreement=0.8, preacts=preacts)
+    mask = steer.steering_mask(codes, agreement=0.8, preacts=preacts)
     assert len(mask) > 0 and mask.magnitude.min() > 0
-    assert pl.spline.mask(codes, 0.8).neurons.tolist() == mask.neurons.tolist()
+    assert pl.spline.code_mask(codes, 0.8).neurons.tolist() == mask.neurons.tolist()
     with steer.toward_mask(model, mask, strength=1.0):
         steered = pl.spline_code(model, other, layers)
     assert np.all(steered.bits[:, mask.neurons] == mask.state)
@@ -123,7 +123,7 @@ def test_mask_at_strength_one_puts_every_masked_unit_in_its_state(setup, layers)
 
 def test_mask_without_magnitudes_asks_for_them(setup):
     model, sunny, other, d = setup
-    mask = steer.code_mask(pl.spline_code(model, sunny), 0.9)
+    mask = steer.steering_mask(pl.spline_code(model, sunny), 0.9)
     with pytest.raises(ValueError, match="preacts"):
         with steer.toward_mask(model, mask, strength=1.0):
             pass

@@ -14,7 +14,7 @@ from torch import nn
 
 import polylens as pl
 from polylens import spline
-from polylens.steer import code_mask, preactivations
+from polylens.steer import steering_mask, preactivations
 
 
 def dropout_net(seed: int = 0) -> nn.Module:
@@ -55,7 +55,7 @@ def test_dropout_preactivations_and_masks_repeat():
     model = dropout_net().train()
     (u1, c1), (u2, c2) = preactivations(model, X4), preactivations(model, X4)
     assert torch.equal(u1, u2) and np.array_equal(c1.bits, pl.spline_code(model, X4).bits)
-    m1, m2 = code_mask(c1, 0.8, preacts=u1), code_mask(c2, 0.8, preacts=u2)
+    m1, m2 = steering_mask(c1, 0.8, preacts=u1), steering_mask(c2, 0.8, preacts=u2)
     assert np.array_equal(m1.neurons, m2.neurons) and np.array_equal(m1.magnitude, m2.magnitude)
     assert model.training and all(flags(model))
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from polylens import steer
 from polylens.exercises import ExerciseFailed, as_array, exercise
-from polylens.spline import mask
+from polylens.spline import code_mask
 
 
 def _bools(value, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -283,11 +283,11 @@ _AGREEMENT_CASES = (
 
 @exercise("agreement_mask", "The sunny mask: units the sunny codes agree on", solution=agreement_mask)
 def check_agreement_mask(fn: Callable) -> str:
-    """``fn(bits, agreement)`` must return (neurons, states) as polylens.spline.mask does."""
+    """``fn(bits, agreement)`` must return (neurons, states) as polylens.spline.code_mask does."""
     for case in _AGREEMENT_CASES:
         bits, agreement = _agreement_case(case["n"], case["on_counts"], case["seed"]), case["agreement"]
         n, units = bits.shape
-        lib = mask(bits, agreement)
+        lib = code_mask(bits, agreement)
         want_n, want_s = lib.neurons, lib.state
         got = fn(bits.copy(), agreement)
         if not (isinstance(got, tuple) and len(got) == 2):
@@ -336,7 +336,7 @@ def check_agreement_mask(fn: Callable) -> str:
             )
         if sorted(zip(neurons.tolist(), states.tolist())) == list(zip(want_n.tolist(), want_s.tolist())):
             raise ExerciseFailed("the units and states are right but in a different order; list the units in "
-                                 "ascending order, as polylens.spline.mask does")
+                                 "ascending order, as polylens.spline.code_mask does")
         if len(missing) or len(extra):
             raise ExerciseFailed(
                 f"with agreement {agreement}, the agreeing units are {want_n.tolist()}; you missed "
@@ -346,8 +346,8 @@ def check_agreement_mask(fn: Callable) -> str:
         raise ExerciseFailed(f"the units are right but states are wrong for some: a unit's state is True when it "
                              f"is on in at least {agreement:.0%} of rows")
     case = _AGREEMENT_CASES[0]
-    lib = mask(_agreement_case(case["n"], case["on_counts"], case["seed"]), case["agreement"])
+    lib = code_mask(_agreement_case(case["n"], case["on_counts"], case["seed"]), case["agreement"])
     on = int(lib.state.sum())
     return (f"{len(lib)} of {len(case['on_counts'])} units agree in at least {case['agreement']:.0%} of the rows: "
-            f"{on} on, {len(lib) - on} off. steer.code_mask builds the same mask, and toward_mask pushes a "
+            f"{on} on, {len(lib) - on} off. steer.steering_mask builds the same mask, and toward_mask pushes a "
             "picture's units there.")
