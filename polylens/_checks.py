@@ -186,3 +186,83 @@ def whole_number(value: Any, what: str, low: int | None = 0) -> int:
     if low is not None and value < low:
         raise ValueError(f"{what} must be an int >= {low}, got {value}")
     return int(value)
+
+
+# ------------------------------------------------ settings of the toy models ---
+
+ArrayLike = float | int | np.ndarray | torch.Tensor | list
+
+
+def seed_int(seed: Any) -> int:
+    """Any int (numpy ints and 0-d int tensors too), as a Python int; ``TypeError`` for anything else."""
+    try:
+        return whole_number(seed, "seed", low=None)
+    except TypeError:
+        raise TypeError(f"seed must be an int (e.g. seed=0), got {type(seed).__name__} {seed!r}") from None
+
+
+def generator(seed: Any) -> torch.Generator:
+    """A private generator, so seeding never touches torch's global RNG."""
+    return torch.Generator().manual_seed(seed_int(seed))
+
+
+def numbers(values: Any, what: str, *, low: float | None = None) -> list[float]:
+    """A non-empty list of finite numbers (each >= ``low`` if given), e.g. a grid of L1 weights."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{what} must be a list of numbers, e.g. [0.01, 0.1, 1.0]; got {type(values).__name__}")
+    out = [finite_number(v, f"each value of {what}", low=low) for v in values]
+    if not out:
+        raise ValueError(f"{what} must be a non-empty list of finite numbers, e.g. [0.01, 0.1, 1.0]")
+    return out
+
+
+def finite_tensor(value: ArrayLike, what: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A real tensor of ``dtype`` without NaN or inf."""
+    t = real_tensor(value, what, dtype=None).detach().to(dtype)
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{what} contains NaN or inf; pass finite numbers")
+    return t
+
+
+def per_instance_features(value: ArrayLike, what: str, n_instances: int, n_features: int, one_d: str) -> torch.Tensor:
+    """Broadcast a scalar, 1-D or 2-D setting to shape (instances, features).
+
+    ``one_d`` says what a 1-D array means: ``"instances"`` (one value per
+    instance, e.g. a sparsity sweep) or ``"features"`` (one value per feature,
+    e.g. importance decaying with index).
+    """
+    t = finite_tensor(value, what)
+    if t.ndim == 0:
+        return t.expand(n_instances, n_features).clone()
+    if t.ndim == 1:
+        want = n_instances if one_d == "instances" else n_features
+        if t.shape[0] != want:
+            raise ValueError(
+                f"1-D {what} is read as one value per {one_d[:-1]}, so it needs length {want}; "
+                f"got length {t.shape[0]}. Pass a scalar, shape ({want},), or shape "
+                f"(n_instances, n_features) = ({n_instances}, {n_features})"
+            )
+        return (t[:, None] if one_d == "instances" else t[None, :]).expand(n_instances, n_features).clone()
+    if t.shape != (n_instances, n_features):
+        raise ValueError(
+            f"{what} must be a scalar, 1-D, or shape (n_instances, n_features) = "
+            f"({n_instances}, {n_features}); got shape {tuple(t.shape)}"
+        )
+    return t.clone()
+
+
+def weight_matrix(value: ArrayLike, what: str, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A finite float tensor of shape (hidden, features) or (instances, hidden, features)."""
+    t = real_tensor(value, what, dtype=None)
+    if not torch.is_floating_point(t):
+        t = t.to(torch.float64 if dtype is None else dtype)
+    if dtype is not None:
+        t = t.to(dtype)
+    if t.ndim not in (2, 3):
+        raise ValueError(
+            f"{what} must have shape (hidden, features) or (instances, hidden, features); got shape {tuple(t.shape)}"
+        )
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{what} contains NaN or inf")
+    return t
+

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import torch
 
-from polylens.superposition._checks import generator, numbers, positive_int, seed_int
+from polylens._checks import generator, numbers, seed_int, whole_number
 from polylens.superposition.sae import SAE
 
 __all__ = ["train_sae_grid"]
@@ -64,12 +64,12 @@ def train_sae_grid(
     Returns:
         ``len(l1)`` ordinary :class:`SAE` modules, in the order of ``l1``.
     """
-    l1 = numbers("l1", l1, low=0)
+    l1 = numbers(l1, "l1", low=0)
     n = len(l1)
     x = _stack(data, n)
-    n_latents = positive_int("n_latents", n_latents)
-    steps = positive_int("steps", steps)
-    batch_size = positive_int("batch_size", batch_size)
+    n_latents = whole_number(n_latents, "n_latents", low=1)
+    steps = whole_number(steps, "steps", low=1)
+    batch_size = whole_number(batch_size, "batch_size", low=1)
     seed = seed_int(seed)
     dim = x.shape[2]
     init = SAE(dim, n_latents, seed=seed)

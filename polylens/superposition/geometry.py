@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from polylens.superposition._checks import finite_number, generator, positive_int
+from polylens._checks import finite_number, generator, whole_number
 from polylens.superposition.sae import SAE, dead_latents
 
 __all__ = [
@@ -82,9 +82,9 @@ def animals_in_attribute_space(
     has a direction of its own outside the attribute subspace. Each sample
     has on average ``avg_active`` animals present, each with value U[0, 1).
     """
-    n_animals, n_attributes = positive_int("n_animals", n_animals), positive_int("n_attributes", n_attributes)
-    n_samples = positive_int("n_samples", n_samples)
-    dim = n_attributes if dim is None else positive_int("dim", dim)
+    n_animals, n_attributes = whole_number(n_animals, "n_animals", low=1), whole_number(n_attributes, "n_attributes", low=1)
+    n_samples = whole_number(n_samples, "n_samples", low=1)
+    dim = n_attributes if dim is None else whole_number(dim, "dim", low=1)
     if dim < n_attributes:
         raise ValueError(f"dim ({dim}) must be >= n_attributes ({n_attributes}) to hold orthonormal attributes")
     avg_active = finite_number(avg_active, "avg_active")
@@ -175,8 +175,8 @@ def objects_conditions(
     ``cooccurrence`` near 1 object i nearly always comes with condition
     ``partner[i] = i % n_conditions``. Magnitudes are U[1 - spread, 1 + spread).
     """
-    n_objects, n_conditions = positive_int("n_objects", n_objects), positive_int("n_conditions", n_conditions)
-    dim, n_samples = positive_int("dim", dim), positive_int("n_samples", n_samples)
+    n_objects, n_conditions = whole_number(n_objects, "n_objects", low=1), whole_number(n_conditions, "n_conditions", low=1)
+    dim, n_samples = whole_number(dim, "dim", low=1), whole_number(n_samples, "n_samples", low=1)
     cooccurrence = finite_number(cooccurrence, "cooccurrence")
     if not 0 <= cooccurrence <= 1:
         raise ValueError(f"cooccurrence must lie in [0, 1] (0: independent, 1: always paired), got {cooccurrence!r}")

@@ -13,8 +13,7 @@ import math
 
 import torch
 
-from polylens._checks import whole_number
-from polylens.superposition._checks import ArrayLike, matrix
+from polylens._checks import ArrayLike, weight_matrix, whole_number
 
 __all__ = [
     "digon",
@@ -34,7 +33,7 @@ __all__ = [
 
 def feature_norms(W: ArrayLike) -> torch.Tensor:
     """||W_i||: (..., hidden, features) -> (..., features). Near 1 = represented."""
-    return matrix("W", W).norm(dim=-2)
+    return weight_matrix(W, "W").norm(dim=-2)
 
 
 def _overlaps(W: torch.Tensor) -> torch.Tensor:
@@ -54,7 +53,7 @@ def interference(W: ArrayLike) -> torch.Tensor:
     How much the other features leak into feature i's direction; 0 means
     feature i has a direction all to itself.
     """
-    ov = _overlaps(matrix("W", W))
+    ov = _overlaps(weight_matrix(W, "W"))
     return ov.sum(dim=-1) - ov.diagonal(dim1=-2, dim2=-1)
 
 
@@ -64,7 +63,7 @@ def feature_dimensionality(W: ArrayLike) -> torch.Tensor:
     The fraction of a dimension feature i gets: 1 for a dedicated direction,
     1/2 for an antipodal pair, 2/5 for a pentagon. Features with zero norm get 0.
     """
-    W = matrix("W", W)
+    W = weight_matrix(W, "W")
     denom = _overlaps(W).sum(dim=-1)
     sq = W.norm(dim=-2) ** 2
     return torch.where(denom > 0, sq / torch.where(denom > 0, denom, torch.ones_like(denom)), torch.zeros_like(sq))
@@ -76,7 +75,7 @@ def dimensions_per_feature(W: ArrayLike) -> torch.Tensor:
     Hidden dimensions per (unit-norm) learned feature; 1/D* counts features
     per dimension.
     """
-    W = matrix("W", W)
+    W = weight_matrix(W, "W")
     return W.shape[-2] / (W**2).sum(dim=(-2, -1))
 
 
@@ -149,7 +148,7 @@ def tegum(*polytopes: ArrayLike) -> torch.Tensor:
         raise ValueError("tegum needs at least one polytope, e.g. tegum(triangle(), digon())")
     blocks = []
     for k, p in enumerate(polytopes):
-        t = matrix(f"polytope {k}", p, dtype=torch.float64)
+        t = weight_matrix(p, f"polytope {k}", dtype=torch.float64)
         if t.ndim != 2:
             raise ValueError(f"polytope {k} must be 2-D (dims, features); got shape {tuple(t.shape)}")
         blocks.append(t)

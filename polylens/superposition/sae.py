@@ -21,8 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from polylens._checks import finite_number, real_tensor
-from polylens.superposition._checks import ArrayLike, generator, positive_int, seed_int
+from polylens._checks import ArrayLike, finite_number, generator, real_tensor, seed_int, whole_number
 
 __all__ = ["DEAD_RATE", "SAE", "dead_latents", "ground_truth_features", "l0", "mmcs", "sparse_activations", "train_sae"]
 
@@ -34,8 +33,8 @@ DEAD_RATE = 1e-3
 
 def ground_truth_features(n_features: int, dim: int, seed: int = 0) -> torch.Tensor:
     """Random unit-norm feature directions: (n_features, dim), one per row."""
-    n_features = positive_int("n_features", n_features)
-    dim = positive_int("dim", dim)
+    n_features = whole_number(n_features, "n_features", low=1)
+    dim = whole_number(dim, "dim", low=1)
     f = torch.randn(n_features, dim, generator=generator(seed))
     return f / f.norm(dim=1, keepdim=True)
 
@@ -66,8 +65,8 @@ def sparse_activations(
     Multiply by :func:`ground_truth_features` to get data:
     ``data = sparse_activations(...) @ ground_truth_features(...)``.
     """
-    n_samples = positive_int("n_samples", n_samples)
-    n_features = positive_int("n_features", n_features)
+    n_samples = whole_number(n_samples, "n_samples", low=1)
+    n_features = whole_number(n_features, "n_features", low=1)
     avg_active = finite_number(avg_active, "avg_active")
     if not 0 < avg_active <= n_features:
         raise ValueError(f"avg_active must lie in (0, n_features], got {avg_active!r}")
@@ -98,8 +97,8 @@ class SAE(nn.Module):
 
     def __init__(self, dim: int, n_latents: int, seed: int = 0) -> None:
         super().__init__()
-        dim = positive_int("dim", dim)
-        n_latents = positive_int("n_latents", n_latents)
+        dim = whole_number(dim, "dim", low=1)
+        n_latents = whole_number(n_latents, "n_latents", low=1)
         gen = generator(seed)
         self.encoder = nn.Linear(dim, n_latents)
         self.relu = nn.ReLU()
@@ -163,9 +162,9 @@ def train_sae(
             a few active per sample; sweep it for other data.
     """
     x = _data(data)
-    n_latents = positive_int("n_latents", n_latents)
-    steps = positive_int("steps", steps)
-    batch_size = positive_int("batch_size", batch_size)
+    n_latents = whole_number(n_latents, "n_latents", low=1)
+    steps = whole_number(steps, "steps", low=1)
+    batch_size = whole_number(batch_size, "batch_size", low=1)
     l1 = finite_number(l1, "l1", low=0)
     lr = finite_number(lr, "lr", above=0)
     seed = seed_int(seed)

@@ -27,15 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from polylens._checks import whole_number
-from polylens.superposition._checks import (
-    ArrayLike,
-    finite_number,
-    generator,
-    per_instance_features,
-    positive_int,
-    seed_int,
-)
+from polylens._checks import ArrayLike, finite_number, generator, per_instance_features, seed_int, whole_number
 
 __all__ = ["ToyModel", "generate_features", "hidden_to_output", "train_abs_tms", "train_tms"]
 
@@ -120,14 +112,14 @@ def generate_features(
     Returns:
         (n_samples, n_instances, n_features) float32 tensor.
     """
-    n_samples = positive_int("n_samples", n_samples)
-    n_features = positive_int("n_features", n_features)
-    n_instances = positive_int("n_instances", n_instances)
+    n_samples = whole_number(n_samples, "n_samples", low=1)
+    n_features = whole_number(n_features, "n_features", low=1)
+    n_instances = whole_number(n_instances, "n_instances", low=1)
     if correlation not in CORRELATIONS:
         raise ValueError(f"correlation must be one of {CORRELATIONS}, got {correlation!r}")
     if correlation != "none" and n_features % 2:
         raise ValueError(f"{correlation} features come in pairs, so n_features must be even; got {n_features}")
-    p = per_instance_features("feature_probability", feature_probability, n_instances, n_features, "instances")
+    p = per_instance_features(feature_probability, "feature_probability", n_instances, n_features, "instances")
     _check_probability(p, correlation)
     return _sample(n_samples, p, correlation, signed, generator(seed))
 
@@ -163,8 +155,8 @@ class ToyModel(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        n_features, n_hidden = positive_int("n_features", n_features), positive_int("n_hidden", n_hidden)
-        n_instances = positive_int("n_instances", n_instances)
+        n_features, n_hidden = whole_number(n_features, "n_features", low=1), whole_number(n_hidden, "n_hidden", low=1)
+        n_instances = whole_number(n_instances, "n_instances", low=1)
         if activation not in OUTPUT_ACTIVATIONS:
             raise ValueError(f"activation must be one of {OUTPUT_ACTIVATIONS}, got {activation!r}")
         if task not in TASKS:
@@ -173,8 +165,8 @@ class ToyModel(nn.Module):
             raise ValueError(f"correlation must be one of {CORRELATIONS}, got {correlation!r}")
         if correlation != "none" and n_features % 2:
             raise ValueError(f"{correlation} features come in pairs, so n_features must be even; got {n_features}")
-        p = per_instance_features("feature_probability", feature_probability, n_instances, n_features, "instances")
-        imp = per_instance_features("importance", importance, n_instances, n_features, "features")
+        p = per_instance_features(feature_probability, "feature_probability", n_instances, n_features, "instances")
+        imp = per_instance_features(importance, "importance", n_instances, n_features, "features")
         _check_probability(p, correlation)
         if (imp < 0).any():
             raise ValueError("importance must be non-negative (it weights each feature's squared error)")
@@ -276,8 +268,8 @@ class ToyModel(nn.Module):
 
 
 def _train(model: ToyModel, steps: int, lr: float, batch_size: int, seed: int, progress: bool) -> ToyModel:
-    steps = positive_int("steps", steps)
-    batch_size = positive_int("batch_size", batch_size)
+    steps = whole_number(steps, "steps", low=1)
+    batch_size = whole_number(batch_size, "batch_size", low=1)
     lr = finite_number(lr, "lr", above=0)
     seed = seed_int(seed)
     gen = generator(seed + 1)  # seed itself drew the initial weights

@@ -21,8 +21,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from polylens._checks import numbers, whole_number
 from polylens.superposition import dictionary_plots as dp
-from polylens.superposition._checks import numbers, positive_int
 from polylens.superposition.dictionary_sweeps import train_sae_grid
 from polylens.superposition.geometry import (
     ObjectsConditions,
@@ -45,13 +45,13 @@ __all__ = ["CooccurrenceExplorer", "CooccurrenceView", "DictionaryExplorer", "Di
 
 def _grid(l1s, sizes) -> tuple[tuple[float, ...], tuple[int, ...]]:
     """The explorer's (L1, size) grid, checked: distinct positive L1 values and positive int sizes."""
-    l1s = tuple(numbers("l1s", l1s))
+    l1s = tuple(numbers(l1s, "l1s"))
     if min(l1s) <= 0:
         raise ValueError(f"l1s must all be > 0: the L1 axis is logarithmic (log 0 is undefined); got {l1s}. "
                          "Use a small value such as 0.001 for 'almost no L1'")
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise TypeError(f"sizes must be a list of dictionary sizes, e.g. (32, 64, 128); got {sizes!r}")
-    sizes = tuple(positive_int("each of sizes", s) for s in sizes)
+    sizes = tuple(whole_number(s, "each of sizes", low=1) for s in sizes)
     if not sizes:
         raise ValueError("sizes must hold at least one dictionary size, e.g. (32, 64, 128)")
     if len(set(l1s)) != len(l1s) or len(set(sizes)) != len(sizes):

@@ -14,9 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from polylens._checks import numbers
 from polylens.regions import Regions
 from polylens.superposition import plots
-from polylens.superposition._checks import numbers
 from polylens.superposition.metrics import feature_dimensionality, feature_norms
 from polylens.superposition.toy import ToyModel, train_tms
 from polylens.widgets.figure import FigureArea
@@ -62,7 +62,7 @@ class SuperpositionExplorer:
         seed: int = 0,
     ) -> None:
         self.n_features = n_features
-        self.sparsities, self.decays = tuple(numbers("sparsities", sparsities)), tuple(numbers("decays", decays))
+        self.sparsities, self.decays = tuple(numbers(sparsities, "sparsities")), tuple(numbers(decays, "decays"))
         for s in self.sparsities:
             if not 0 <= s < 1:
                 raise ValueError(f"sparsities must lie in [0, 1) (S = 1 would mean features are never present), got {s}")
