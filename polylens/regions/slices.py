@@ -171,7 +171,11 @@ def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
     # A polygon is on if some vertex is above tol, cut if also some vertex is below -tol: the
     # signs per vertex, a bit each, are gathered per polygon and or-ed, 64x less to move
     # than the float64 values whose max and min were once taken.
-    above, below = np.packbits(pre > tol, axis=1), np.packbits(pre < -tol, axis=1)
+    above, below = (np.empty((len(pre), (width + 7) // 8), dtype=np.uint8) for _ in range(2))
+    step = max(1, _spline.CHUNK_BYTES // (8 * max(1, width)))  # rows of pre compared at a time
+    for i in range(0, len(pre), step):
+        above[i : i + step] = np.packbits(pre[i : i + step] > tol, axis=1)
+        below[i : i + step] = np.packbits(pre[i : i + step] < -tol, axis=1)
     step = max(1, (1 << 24) // (w * above.shape[1]))  # ~16 MiB gathered at a time
     for i in range(0, n, step):
         sl = slice(i, i + step)
@@ -388,8 +392,15 @@ def _cut_layer(buf: _Buffers, net: Passes, to_input, layer: int, min_area: float
     rank = np.arange(len(by_poly)) - np.searchsorted(poly_sorted, poly_sorted)
     by_round = by_poly[np.argsort(rank, kind="stable")]
     bounds = np.searchsorted(np.sort(rank), np.arange(rank.max(initial=-1) + 2))
-    made = [_apply_cuts(buf, layer, cuts[by_round[bounds[r] : bounds[r + 1]]], start_n, min_area, min_width)
-            for r in range(len(bounds) - 1)]
+    made = []
+    for r in range(len(bounds) - 1):
+        pairs = by_round[bounds[r] : bounds[r + 1]]
+        # Polygons of a round come in groups of about as many bytes as a forward pass's chunk:
+        # a round reaches every descendant of its roots, as many as the layer makes.
+        family = np.cumsum(np.bincount(buf.root[: buf.n], minlength=start_n)[cuts.poly[pairs]])
+        group = (family - 1) // max(1, _spline.CHUNK_BYTES // (400 * buf.verts.shape[1]))
+        for part in np.split(pairs, np.flatnonzero(np.diff(group)) + 1):
+            made.append(_apply_cuts(buf, layer, cuts[part], start_n, min_area, min_width))
     if not made:
         return np.zeros(0, dtype=np.int64)
     neuron, parent = (np.concatenate(m) for m in zip(*made))
