@@ -308,6 +308,13 @@ WRONG_DTYPE = [
     case("names_filter a number", lambda: pl.resolve_names(MODEL, 3), TypeError, "names_filter must be"),
     case("slice_regions not a model", lambda: regions.slice_regions(MODEL.state_dict(), ORIGIN, U, V), TypeError,
          "torch.nn.Module"),
+    # Counts and seeds: the wrong kind of thing is a TypeError everywhere, as _checks promises.
+    case("dataset float n", lambda: scenes.SceneDataset(4.0, size=16), TypeError, "n must be an int"),
+    case("dataset string seed", lambda: scenes.SceneDataset(4, seed="0", size=16), TypeError, "seed must be an int"),
+    case("render float size", lambda: scenes.render("duck", "sunny", 0, size=64.0), TypeError, "size"),
+    case("scene_params float seed", lambda: scenes.scene_params("duck", 1.5), TypeError, "seed must be an int"),
+    case("density float n_rays", lambda: regions.density(MODEL, ORIGIN, [0.0, 1.0], n_rays=2.5), TypeError,
+         "n_rays must be an int"),
 ]
 
 

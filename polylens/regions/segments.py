@@ -236,8 +236,7 @@ def density(
     if radii.ndim != 1 or len(radii) < 2 or not np.all(np.isfinite(radii)) or radii[0] < 0 or np.any(np.diff(radii) <= 0):
         raise ValueError("radii must be at least two increasing finite distances >= 0, e.g. np.linspace(0, 4, 17)")
     if directions is None:
-        if isinstance(n_rays, bool) or not isinstance(n_rays, int) or n_rays < 1:
-            raise ValueError(f"n_rays must be a positive int, got {n_rays!r}")
+        n_rays = whole_number(n_rays, "n_rays", low=1)
         _check_rays(n_rays, center, radii)
         gen = torch.Generator().manual_seed(whole_number(seed, "seed"))
         directions = torch.randn((n_rays,) + tuple(center.shape), generator=gen, dtype=torch.float64)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
-from polylens._checks import real_array
+from polylens._checks import real_array, whole_number
 from polylens.scenes.render import OBJECTS, WEATHERS, draw_batch, scene_params_batch
 
 __all__ = ["SceneDataset", "to_tensor"]
@@ -84,10 +84,9 @@ class SceneDataset:
         seed: int = 0,
         size: int = 64,
     ) -> None:
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 0 < n <= SEEDS_PER_DATASET:
-            raise ValueError(f"n must be an int number of images between 1 and {SEEDS_PER_DATASET}; got {n!r}")
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+        n, seed = whole_number(n, "n", low=1), whole_number(seed, "seed", low=0)
+        if n > SEEDS_PER_DATASET:
+            raise ValueError(f"n must be an int number of images between 1 and {SEEDS_PER_DATASET}; got {n}")
         held_out = _pairs(exclude)
         self.combos = [
             (o, w)

@@ -27,6 +27,8 @@ from typing import Union
 
 import numpy as np
 
+from polylens._checks import whole_number
+
 __all__ = [
     "OBJECTS",
     "WEATHERS",
@@ -79,8 +81,7 @@ def _index_of(names: Names, valid: tuple[str, ...], what: str) -> np.ndarray:
 
 
 def _check_size(size: int) -> int:
-    if not isinstance(size, (int, np.integer)) or isinstance(size, bool):
-        raise TypeError(f"size must be an int number of pixels, e.g. 64; got {size!r}")
+    size = whole_number(size, "size (pixels, e.g. 64)", low=None)
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels, e.g. 64; got {size}")
     return int(size)
@@ -353,8 +354,7 @@ def sun_zone(params: dict, size: int = 64) -> np.ndarray:
 
 def scene_params(obj: str, seed: int = 0) -> dict:
     """Nuisance parameters of one scene (see ``scene_params_batch``), as scalars and (3,) arrays."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {seed!r}")
+    seed = whole_number(seed, "seed", low=None)
     if not isinstance(obj, str):
         raise TypeError(f"obj must be an object name, one of {list(OBJECTS)}; got {obj!r}")
     batch = scene_params_batch(obj, seed)
