@@ -13,6 +13,7 @@ from torch import nn
 
 from polylens.models import MLP, ResidualMLP, SmallCNN
 from polylens.regions import Regions, crossings, density, slice_regions
+from polylens.regions.polygons import areas, cut_pieces, split_sides
 from polylens.regions.support import Stacked
 from polylens.spline import spline_code
 
@@ -175,6 +176,54 @@ def test_user_model_is_not_changed():
     slice_regions(model, *E2)
     assert model.training and model.linear0.weight.dtype == torch.float32
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+# ------------------------------------------------------ polygon geometry ---
+
+
+def _cut_one(poly: np.ndarray, f: np.ndarray) -> tuple[list, list]:
+    """Both sides of one convex polygon (k, 2) cut where f (k,) is 0, vertex by vertex."""
+    sides: tuple[list, list] = ([], [])
+    for i in range(len(poly)):
+        nxt = (i + 1) % len(poly)
+        if f[i] >= 0:
+            sides[0].append(poly[i])
+        if f[i] <= 0:
+            sides[1].append(poly[i])
+        if (f[i] > 0 and f[nxt] < 0) or (f[i] < 0 and f[nxt] > 0):
+            lam = f[i] / (f[i] - f[nxt])
+            point = poly[i] + lam * (poly[nxt] - poly[i])
+            sides[0].append(point)
+            sides[1].append(point)
+    return sides
+
+
+def test_cut_pieces_matches_cutting_one_polygon_at_a_time():
+    rng = np.random.default_rng(0)
+    m, w = 40, 9
+    counts = rng.integers(3, w + 1, size=m)
+    angles = np.sort(rng.uniform(0, 2 * np.pi, size=(m, w)), axis=1)
+    verts = np.stack([np.cos(angles), np.sin(angles)], axis=2)  # convex: points on a circle, in order
+    valid = np.arange(w)[None, :] < counts[:, None]
+    verts[~valid] = 7.0  # padding the cut must ignore
+    mean = (verts * valid[..., None]).sum(axis=1) / counts[:, None]
+    f = np.einsum("mwi,mi->mw", verts - mean[:, None], rng.normal(size=(m, 2)))  # a line through each polygon
+    f[:5, 0] = 0.0  # vertices on the line belong to both sides
+    f[~valid] = 0.0
+    pieces, piece_counts = cut_pieces(verts, counts, f)
+    assert pieces.shape[0] == 2 * m
+    for i in range(m):
+        for side, want in enumerate(_cut_one(verts[i, : counts[i]], f[i, : counts[i]])):
+            row = side * m + i
+            assert piece_counts[row] == len(want)
+            np.testing.assert_array_equal(pieces[row, : len(want)], np.reshape(want, (-1, 2)))
+            assert (pieces[row, len(want) :] == 0).all()
+    # split_sides gives the same pieces for any padding, and their shoelace areas.
+    f[~valid] = 3.0
+    same, same_counts, signed = split_sides(verts, counts, f)
+    np.testing.assert_array_equal(same, pieces)
+    np.testing.assert_array_equal(same_counts, piece_counts)
+    np.testing.assert_array_equal(signed, areas(pieces, piece_counts))
 
 
 # --------------------------------------------------------------- refusals ---

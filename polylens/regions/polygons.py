@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["affine_fit", "areas", "centroids", "compact", "next_index", "split", "split_sides"]
+__all__ = ["affine_fit", "areas", "centroids", "compact", "cut_pieces", "next_index", "split", "split_sides"]
 
 # ------------------------------------------------------ polygon geometry ---
 
@@ -64,35 +64,43 @@ def split_sides(verts: np.ndarray, counts: np.ndarray, f: np.ndarray) -> tuple[n
     array operations rather than many small ones: a layer of a small network
     makes hundreds of such cuts of a few polygons each.
     """
+    valid = np.arange(f.shape[1])[None, :] < counts[:, None]
+    pieces, piece_counts = cut_pieces(verts, counts, np.where(valid, f, 0.0))
+    return pieces, piece_counts, areas(pieces, piece_counts)
+
+
+def cut_pieces(verts: np.ndarray, counts: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pieces of :func:`split_sides` without their areas, for ``f`` that is 0 beyond ``counts``.
+
+    verts (m, w, 2), counts (m,), f (m, w) -> pieces (2m, w', 2), zero-padded,
+    and their counts (2m,), the m positive sides first. A vertex with f == 0
+    is on both sides; each edge whose ends have strictly opposite signs adds
+    its linearly interpolated crossing to both.
+    """
     m, w = f.shape
-    ar = np.arange(w)
-    valid = ar[None, :] < counts[:, None]
     rows = np.arange(m)[:, None]
-    nxt = rows, (ar[None, :] + 1) % counts[:, None]
-    f_next = f[nxt]
-    cross = valid & (((f > 0) & (f_next < 0)) | ((f < 0) & (f_next > 0)))
+    nxt = (np.arange(w)[None, :] + 1) % counts[:, None]
+    f_next = f[rows, nxt]
+    # f is 0 on padding: no padding entry crosses, and only valid vertices are kept below.
+    cross = ((f > 0) & (f_next < 0)) | ((f < 0) & (f_next > 0))
     lam = np.divide(f, f - f_next, out=np.zeros_like(f), where=cross)
     # Vertex i, then the crossing on edge (i, i+1): the order stays convex.
     cand = np.empty((m, w, 2, 2))
     cand[:, :, 0] = verts
-    cand[:, :, 1] = verts + lam[..., None] * (verts[nxt] - verts)
+    cand[:, :, 1] = verts + lam[..., None] * (verts[rows, nxt] - verts)
+    valid = np.arange(w)[None, :] < counts[:, None]
     keep = np.empty((2, m, w, 2), dtype=bool)
-    keep[0, ..., 0] = valid & (f >= 0)
-    keep[1, ..., 0] = valid & (f <= 0)
+    np.greater_equal(f, 0, out=keep[0, ..., 0])
+    np.less_equal(f, 0, out=keep[1, ..., 0])
+    keep[..., 0] &= valid
     keep[..., 1] = cross
     keep = keep.reshape(2 * m, 2 * w)
-    piece_counts = keep.sum(axis=1)
-    width = int(piece_counts.max(initial=1))
-    pieces = np.zeros((2 * m, width, 2))
+    place = np.cumsum(keep, axis=1)  # 1 + where each kept entry goes in its piece
+    piece_counts = place[:, -1]
+    pieces = np.zeros((2 * m, int(piece_counts.max(initial=1)), 2))
     r, c = np.nonzero(keep)
-    pieces[r, np.cumsum(keep, axis=1)[r, c] - 1] = cand.reshape(m, 2 * w, 2)[r % m, c]
-    # Shoelace areas, as areas() computes them.
-    rel = pieces - pieces[:, :1]
-    ar = np.arange(width)
-    rel_next = rel[np.arange(2 * m)[:, None], (ar[None, :] + 1) % piece_counts[:, None]]
-    cross_z = rel[..., 0] * rel_next[..., 1] - rel[..., 1] * rel_next[..., 0]
-    cross_z[ar[None, :] >= piece_counts[:, None]] = 0.0
-    return pieces, piece_counts, 0.5 * cross_z.sum(axis=1)
+    pieces[r, place[r, c] - 1] = cand.reshape(m, 2 * w, 2)[r % m, c]
+    return pieces, piece_counts
 
 
 def compact(cand: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

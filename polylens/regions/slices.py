@@ -21,7 +21,7 @@ from torch import nn
 
 from polylens import spline as _spline
 from polylens._checks import finite_number, real_array
-from polylens.regions.polygons import affine_fit, areas, centroids, split_sides
+from polylens.regions.polygons import affine_fit, areas, centroids, cut_pieces
 from polylens.regions.support import Passes, passes, point
 from polylens.spline import SplineCode, layout, refuse_if_too_big
 
@@ -70,7 +70,7 @@ class _Buffers:
 
     def _grow(self, rows: int, width: int) -> None:
         cap, w = self.verts.shape[:2]
-        new_cap = max(cap, 1 << int(np.ceil(np.log2(max(rows, 1)))))
+        new_cap = max(cap, 1 << (max(rows, 1) - 1).bit_length())  # the power of 2 at or above rows
         new_w = max(w, width)
         if new_cap == cap and new_w == w:
             return
@@ -90,28 +90,34 @@ class _Buffers:
         self.counts[start : self.n] = self.counts[rows]
         self.created[start : self.n] = self.created[rows]
 
-    def put(self, idx: np.ndarray, verts: np.ndarray, counts: np.ndarray) -> None:
-        self._grow(self.n, verts.shape[1])
-        self.verts[idx, : verts.shape[1]] = verts
-        self.counts[idx] = counts
+    def split(self, idx: np.ndarray, pieces: np.ndarray, counts: np.ndarray, neuron: np.ndarray, layer: int) -> None:
+        """Polygons ``idx`` (m,) become pieces[:m], pieces[m:] are appended: split by ``neuron`` (m,) of ``layer``.
 
-    def append(self, parents: np.ndarray, verts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        rows = self.n + len(parents)
-        refuse_if_too_big(
-            float(rows) * self.region_bytes,
-            f"the regions of this slice (over {rows:,} regions {self.where}, and more to come; "
-            f"~{self.region_bytes:,} bytes each for the code, polygon and affine map)",
-            "pass a smaller extent (a quarter of the area has roughly a quarter of the regions), "
-            "or slice a smaller network",
-        )
-        new = np.arange(self.n, rows)
-        self._grow(self.n + len(parents), verts.shape[1])
-        self.n += len(parents)
-        self.verts[new, : verts.shape[1]] = verts
-        self.counts[new] = counts
-        self.root[new] = self.root[parents]
-        self.bits[new] = self.bits[parents]
-        return new
+        pieces (2m, w, 2) and counts (2m,) as from :func:`~polylens.regions.polygons.cut_pieces`;
+        the new polygons take their parents' roots and bits, with ``neuron`` off.
+        """
+        m, n, w = len(idx), self.n, pieces.shape[1]
+        rows = n + m
+        if float(rows) * self.region_bytes > _spline.MAX_RESULT_BYTES:  # the message only when it is needed
+            refuse_if_too_big(
+                float(rows) * self.region_bytes,
+                f"the regions of this slice (over {rows:,} regions {self.where}, and more to come; "
+                f"~{self.region_bytes:,} bytes each for the code, polygon and affine map)",
+                "pass a smaller extent (a quarter of the area has roughly a quarter of the regions), "
+                "or slice a smaller network",
+            )
+        if rows > len(self.counts) or w > self.verts.shape[1]:
+            self._grow(rows, w)
+        self.n = rows
+        self.verts[idx, :w] = pieces[:m]
+        self.verts[n:rows, :w] = pieces[m:]
+        self.counts[idx] = counts[:m]
+        self.counts[n:rows] = counts[m:]
+        self.created[idx] = layer
+        self.created[n:rows] = layer
+        self.root[n:rows] = self.root[idx]
+        self.bits[n:rows] = self.bits[idx]
+        self.bits[np.arange(n, rows), neuron] = False
 
 
 def unique_vertices(buf: _Buffers, extent: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +146,8 @@ class _Cuts:
 
     ``neuron`` (k,) and ``poly`` (k,) polygon index; ``grad`` (k, 2), ``level`` (k,) and
     ``centre`` (k, 2): the neuron's pre-activation on that polygon,
-    ``level + grad . (x - centre)``; ``tol`` (k,): values this close to 0 count as on the line.
+    ``level + grad . (x - centre)``; ``tol`` (k,): values this close to 0 count as on the line;
+    ``norm`` (k,): the length of ``grad``, to turn values into distances from the line.
     """
 
     neuron: np.ndarray
@@ -149,9 +156,7 @@ class _Cuts:
     level: np.ndarray
     centre: np.ndarray
     tol: np.ndarray
-
-    def __getitem__(self, sl: slice | np.ndarray) -> _Cuts:
-        return _Cuts(self.neuron[sl], self.poly[sl], self.grad[sl], self.level[sl], self.centre[sl], self.tol[sl])
+    norm: np.ndarray
 
 
 def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
@@ -195,60 +200,73 @@ def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
         values = pre[index[poly[sl], :wc], neuron[sl, None]][..., None]
         g, lv, c = affine_fit(buf.verts[poly[sl], :wc], counts[sl], values)
         grad[sl], level[sl], centre[sl] = g[:, 0], lv[:, 0], c
-    return on, _Cuts(neuron, poly, grad, level, centre, tol[neuron])
+    norm = np.hypot(grad[:, 0], grad[:, 1])  # no overflow for gradients near 1e200
+    return on, _Cuts(neuron, poly, grad, level, centre, tol[neuron], norm)
 
 
-def _apply_cuts(buf: _Buffers, layer: int, cuts: _Cuts, start_n: int, min_area: float,
+def _apply_cuts(buf: _Buffers, layer: int, cuts: _Cuts, pairs: np.ndarray, min_area: float,
                 min_width: float) -> tuple[np.ndarray, np.ndarray]:
-    """Split every polygon descending from ``cuts.poly`` by its root's cut line, one cut per root.
+    """Split every polygon descending from ``cuts.poly[pairs]`` by its root's cut line, one cut per root.
 
-    Values within ``cuts.tol`` of 0 count as 0 (the vertex is on the line), so
+    ``pairs`` (p,) are indices into ``cuts``, at most one per root. Values
+    within ``cuts.tol`` of 0 count as 0 (the vertex is on the line), so
     near-touches never make a piece; a piece below ``min_area`` that is also
     thinner than ``min_width`` is rounding, and its cut is skipped. The new
     polygons (negative sides) are appended, their parents keep the positive
     sides in place; returns the neuron that made each new one and its parent.
     """
+    # A small network's layer takes a few dozen rounds of a few polygons each, so the time
+    # here is the number of array operations: each one below is needed.
     lookup = buf.lookup  # all -1 between calls
-    lookup[cuts.poly] = np.arange(len(cuts.poly))
+    roots = cuts.poly[pairs]
+    lookup[roots] = pairs
     k = lookup[buf.root[: buf.n]]
-    lookup[cuts.poly] = -1
+    lookup[roots] = -1
     cand = np.flatnonzero(k >= 0)  # the roots and their descendants: an in-place child keeps its parent's index
     k = k[cand]
-    j = cuts.neuron[k]
     counts = buf.counts[cand]
     w = int(counts.max())
     verts = buf.verts[cand, :w]
     f = np.einsum("mwi,mi->mw", verts - cuts.centre[k][:, None], cuts.grad[k]) + cuts.level[k][:, None]
-    f[(np.abs(f) <= cuts.tol[k][:, None]) | (np.arange(w)[None, :] >= counts[:, None])] = 0.0  # on the line, or padding
+    f[(np.abs(f) <= cuts.tol[k][:, None]) | (np.arange(w) >= counts[:, None])] = 0.0  # on the line, or padding
     pos = (f > 0).any(axis=1)
     cut = pos & (f < 0).any(axis=1)
+    j = cuts.neuron[k]
     buf.bits[cand, j] = pos
-    none = np.zeros(0, dtype=np.int64)
-    if not cut.any():
-        return none, none
-    idx, j, k, fc = cand[cut], j[cut], k[cut], f[cut]
-    m = len(idx)
-    pieces, piece_counts, signed = split_sides(verts[cut], counts[cut], fc)
-    size = np.abs(signed)
-    # A piece both tiny and thin is rounding, not a region: keep the parent
-    # whole, on the side of its larger part. Widths are distances from the line.
-    norm = np.hypot(cuts.grad[k, 0], cuts.grad[k, 1])  # no overflow for gradients near 1e200
-    a_pos, a_neg = size[:m], size[m:]
-    real = ((a_pos >= min_area) | (fc.max(axis=1) / norm >= min_width)) & (
-        (a_neg >= min_area) | (-fc.min(axis=1) / norm >= min_width))
-    if not real.all():
-        buf.bits[idx[~real], j[~real]] = a_pos[~real] >= a_neg[~real]
-        idx, j = idx[real], j[real]
-        pieces, piece_counts = pieces[np.concatenate([real, real])], piece_counts[np.concatenate([real, real])]
-        m = len(idx)
-        if not m:
-            return none, none
-    buf.put(idx, pieces[:m], piece_counts[:m])
-    buf.created[idx] = layer
-    new = buf.append(idx, pieces[m:], piece_counts[m:])
-    buf.bits[new, j] = False
-    buf.created[new] = layer
-    return j, idx
+    sel = np.flatnonzero(cut)
+    if not len(sel):
+        return _NONE, _NONE
+    if len(sel) < len(cand):
+        cand, j, k, f, counts, verts = cand[sel], j[sel], k[sel], f[sel], counts[sel], verts[sel]
+    pieces, piece_counts = cut_pieces(verts, counts, f)
+    # A piece both tiny and thin is rounding, not a region: keep the parent whole, on the side
+    # of its larger part. Widths are distances from the line; areas are needed only where a
+    # piece is thin, which is rare, so they are taken for those cuts alone.
+    norm = cuts.norm[k]
+    wide_pos, wide_neg = f.max(axis=1) / norm >= min_width, -f.min(axis=1) / norm >= min_width
+    thin = np.flatnonzero(~(wide_pos & wide_neg))
+    if len(thin):
+        m = len(cand)
+        both = np.concatenate([thin, m + thin])
+        # Each row's shoelace sum runs over the pieces' full padded width, as for all rows at once.
+        size = np.abs(areas(pieces[both], piece_counts[both]))
+        a_pos, a_neg = size[: len(thin)], size[len(thin) :]
+        real = np.ones(m, dtype=bool)
+        real[thin] = ((a_pos >= min_area) | wide_pos[thin]) & ((a_neg >= min_area) | wide_neg[thin])
+        if not real.all():
+            skip = ~real[thin]
+            buf.bits[cand[thin[skip]], j[thin[skip]]] = a_pos[skip] >= a_neg[skip]
+            cand, j = cand[real], j[real]
+            both = np.concatenate([real, real])
+            pieces, piece_counts = pieces[both], piece_counts[both]
+            if not len(cand):
+                return _NONE, _NONE
+    buf.split(cand, pieces, piece_counts, j, layer)
+    return j, cand
+
+
+_NONE = np.zeros(0, dtype=np.int64)
+_NONE.flags.writeable = False
 
 
 def check_plane(origin, u, v, extent) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple]:
@@ -396,11 +414,15 @@ def _cut_layer(buf: _Buffers, net: Passes, to_input, layer: int, min_area: float
     for r in range(len(bounds) - 1):
         pairs = by_round[bounds[r] : bounds[r + 1]]
         # Polygons of a round come in groups of about as many bytes as a forward pass's chunk:
-        # a round reaches every descendant of its roots, as many as the layer makes.
+        # a round reaches every descendant of its roots, as many as the layer makes. All the
+        # polygons there are make at most one group (the usual case): no need to count them.
+        group_rows = max(1, _spline.CHUNK_BYTES // (400 * buf.verts.shape[1]))
+        if buf.n <= group_rows:
+            made.append(_apply_cuts(buf, layer, cuts, pairs, min_area, min_width))
+            continue
         family = np.cumsum(np.bincount(buf.root[: buf.n], minlength=start_n)[cuts.poly[pairs]])
-        group = (family - 1) // max(1, _spline.CHUNK_BYTES // (400 * buf.verts.shape[1]))
-        for part in np.split(pairs, np.flatnonzero(np.diff(group)) + 1):
-            made.append(_apply_cuts(buf, layer, cuts[part], start_n, min_area, min_width))
+        for part in np.split(pairs, np.flatnonzero(np.diff((family - 1) // group_rows)) + 1):
+            made.append(_apply_cuts(buf, layer, cuts, part, min_area, min_width))
     if not made:
         return np.zeros(0, dtype=np.int64)
     neuron, parent = (np.concatenate(m) for m in zip(*made))
