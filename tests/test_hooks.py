@@ -214,7 +214,7 @@ def test_dtype_and_device_are_kept(dtype):
     model, x = MLP([2, 4, 1], seed=0, dtype=dtype), torch.randn(3, 2, dtype=dtype)
     # The hook returns the other precision; the model must still see its own dtype.
     other = torch.float64 if dtype == torch.float32 else torch.float32
-    out, cache = None, None
+    out = None
     with pl.capture(model, ["relu0", "out"]) as cache:
         out = pl.run_with_hooks(model, x, fwd_hooks=[("relu0", lambda t, h: t.to(other))])
     assert out.dtype == dtype and out.device == x.device
