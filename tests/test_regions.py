@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,7 +14,9 @@ from torch import nn
 
 from polylens.models import MLP, ResidualMLP, SmallCNN
 from polylens.regions import Regions, crossings, density, slice_regions
+from polylens.regions import slices
 from polylens.regions.polygons import areas, cut_pieces, split_sides
+from polylens.regions.slices import unique_vertices
 from polylens.regions.support import Stacked
 from polylens.spline import spline_code
 
@@ -224,6 +227,32 @@ def test_cut_pieces_matches_cutting_one_polygon_at_a_time():
     np.testing.assert_array_equal(same, pieces)
     np.testing.assert_array_equal(same_counts, piece_counts)
     np.testing.assert_array_equal(signed, areas(pieces, piece_counts))
+
+
+def test_small_layers_take_the_same_cuts_as_packed_sign_bits(monkeypatch):
+    model = MLP([2, 16, 16, 16, 1], seed=2)
+    small = slice_regions(model, *E2, extent=(-2, 2, -2, 2))
+    monkeypatch.setattr(slices, "_SMALL", 0)  # every layer through the packed sign bits
+    packed = slice_regions(model, *E2, extent=(-2, 2, -2, 2))
+    for name in ("verts", "counts", "grad", "offset", "created_at"):
+        np.testing.assert_array_equal(getattr(small, name), getattr(packed, name))
+    np.testing.assert_array_equal(small.codes.bits, packed.codes.bits)
+
+
+def test_unique_vertices_are_those_of_np_unique():
+    rng = np.random.default_rng(3)
+    grid = rng.integers(0, 5, size=(30, 6, 2)) / 4.0 - 0.5  # many repeated points
+    grid[::3, 2] += 1e-15  # copies that differ by rounding
+    grid[1, 0] = -0.0
+    counts = rng.integers(3, 7, size=30)
+    buf = SimpleNamespace(n=30, counts=counts, verts=grid)
+    points, index = unique_vertices(buf, (-0.5, 0.5, -0.5, 0.5))
+    w = int(counts.max())
+    verts = np.where((np.arange(w)[None, :] < counts[:, None])[..., None], grid[:, :w], grid[:, :1])
+    key = np.round((verts[..., 0] + 0.5) * 2.0**44) + 1j * np.round((verts[..., 1] + 0.5) * 2.0**44)
+    _, first, inverse = np.unique(key.ravel(), return_index=True, return_inverse=True)
+    np.testing.assert_array_equal(points, verts.reshape(-1, 2)[first])
+    np.testing.assert_array_equal(index, inverse.reshape(30, w))
 
 
 # --------------------------------------------------------------- refusals ---

@@ -39,6 +39,9 @@ _ON_LINE = 1e-12
 # are not thin (a boundary clipping a corner) are real regions, exactly
 # representable, and merging them would break the affine map of their parent.
 _THIN = 1e-10
+# Up to this many (polygon, vertex, neuron) values, a layer's on and cut bits come from the
+# gathered values themselves (a few array operations) rather than packed sign bits.
+_SMALL = 1 << 16
 
 # ----------------------------------------------------------- the slicer ---
 
@@ -135,9 +138,19 @@ def unique_vertices(buf: _Buffers, extent: tuple) -> tuple[np.ndarray, np.ndarra
     valid = np.arange(w)[None, :] < counts[:, None]
     verts = np.where(valid[..., None], buf.verts[:n, :w], buf.verts[:n, :1])
     s0, s1, t0, t1 = extent
-    key = np.round((verts[..., 0] - s0) / (s1 - s0) * 2.0**44) + 1j * np.round((verts[..., 1] - t0) / (t1 - t0) * 2.0**44)
-    _, first, inverse = np.unique(key.ravel(), return_index=True, return_inverse=True)
-    return verts.reshape(-1, 2)[first], inverse.reshape(n, w)
+    ks = np.round((verts[..., 0] - s0) / (s1 - s0) * 2.0**44).ravel()
+    kt = np.round((verts[..., 1] - t0) / (t1 - t0) * 2.0**44).ravel()
+    # What np.unique(ks + 1j * kt, return_index=True, return_inverse=True) gives (the points
+    # sorted by s, then t; each the first of its copies), in a third of the operations.
+    order = np.lexsort((kt, ks))  # stable, as np.unique's sort when it returns indices
+    ks, kt = ks[order], kt[order]
+    first = np.empty(len(order), dtype=bool)
+    first[0] = True
+    np.not_equal(ks[1:], ks[:-1], out=first[1:])
+    first[1:] |= kt[1:] != kt[:-1]
+    inverse = np.empty(len(order), dtype=np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    return verts.reshape(-1, 2)[order[first]], inverse.reshape(n, w)
 
 
 @dataclass
@@ -171,6 +184,13 @@ def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
     n, w = index.shape
     tol = _ON_LINE * np.abs(pre).max(axis=0, initial=0.0)  # (neurons,)
     width = pre.shape[1]
+    if n * w * width <= _SMALL:
+        # A small layer: the values gathered per polygon, a few array operations in all.
+        values = pre[index]
+        on = (values > tol).any(axis=1)
+        cut = on & (values < -tol).any(axis=1)
+        del values
+        return on, _fit_cuts(buf, pre, index, cut, tol)
     on = np.empty((n, width), dtype=bool)
     cut = np.empty((n, width), dtype=bool)
     # A polygon is on if some vertex is above tol, cut if also some vertex is below -tol: the
@@ -187,6 +207,14 @@ def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
         on[sl] = np.unpackbits(np.bitwise_or.reduce(above[index[sl]], axis=1), axis=1, count=width).view(bool)
         cut[sl] = on[sl] & np.unpackbits(np.bitwise_or.reduce(below[index[sl]], axis=1), axis=1, count=width).view(bool)
     del above, below
+    return on, _fit_cuts(buf, pre, index, cut, tol)
+
+
+def _fit_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray, cut: np.ndarray, tol: np.ndarray) -> _Cuts:
+    """The :class:`_Cuts` of the (polygon, neuron) pairs where ``cut`` (n, neurons) is True, sorted by neuron, then polygon.
+
+    pre (points, neurons) and index (n, w) as for :func:`_layer_cuts`; tol (neurons,).
+    """
     neuron, poly = np.nonzero(cut.T)
     del cut
     counts = buf.counts[poly]
@@ -201,7 +229,7 @@ def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
         g, lv, c = affine_fit(buf.verts[poly[sl], :wc], counts[sl], values)
         grad[sl], level[sl], centre[sl] = g[:, 0], lv[:, 0], c
     norm = np.hypot(grad[:, 0], grad[:, 1])  # no overflow for gradients near 1e200
-    return on, _Cuts(neuron, poly, grad, level, centre, tol[neuron], norm)
+    return _Cuts(neuron, poly, grad, level, centre, tol[neuron], norm)
 
 
 def _apply_cuts(buf: _Buffers, layer: int, cuts: _Cuts, pairs: np.ndarray, min_area: float,
