@@ -1,6 +1,7 @@
 """Notebook 01's live training explorer, driven without a browser."""
 
 import math
+import signal
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -170,6 +171,52 @@ def test_a_kernel_interrupt_pauses_and_undoes_the_unfinished_tick(data, monkeypa
     assert e.view().counts.tolist() == clean.view().counts.tolist()  # as if never interrupted
     assert all(torch.equal(p, q) for p, q in zip(_weights(e), _weights(clean)))
     e.close()
+
+
+def test_an_interrupt_while_drawing_pauses_without_a_traceback(data):
+    e = LiveTrainingExplorer(*data, **SMALL)
+    e.widget()
+    play = e._controls["play"]
+    play.playing = True
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    e.area.refresh = interrupted
+    play.value = 1  # a Play tick whose redraw is interrupted
+    assert not play.playing and "interrupted: paused" in e._readout.value
+    e.close()
+
+
+def test_an_interrupt_between_ticks_pauses_at_the_next_tick(data):
+    e = LiveTrainingExplorer(*data, **SMALL)
+    e.widget()
+    play = e._controls["play"]
+    play.playing = True
+    play.value = 1
+    live_module._INTERRUPTED.set()  # what the kernel's SIGINT handler does while no tick runs
+    play.value = 2
+    assert not play.playing and e.view().step == 5 and "interrupted: paused at step 5" in e._readout.value
+    play.playing = True  # pressing play again: the old interrupt is not meant for this run
+    play.value = 3
+    assert play.playing and e.view().step == 10
+    e.close()
+
+
+def test_the_interrupt_handler_notes_the_interrupt_and_keeps_the_old_behaviour():
+    before = signal.getsignal(signal.SIGINT)
+    live_module._INTERRUPTED.clear()
+    try:
+        live_module._install_sigint()  # on the main thread, as the kernel's loop would run it
+        assert signal.getsignal(signal.SIGINT) is live_module._on_sigint
+        with pytest.raises(KeyboardInterrupt):  # pytest's handler, kept: Ctrl-C still stops the run
+            signal.raise_signal(signal.SIGINT)
+        assert live_module._INTERRUPTED.is_set()
+        assert live_module.watch_interrupts() is True  # already in place: nothing to do
+    finally:
+        signal.signal(signal.SIGINT, before)
+        live_module._INTERRUPTED.clear()
+    assert live_module.watch_interrupts() is False  # no kernel here: nothing to install
 
 
 def test_a_diverging_network_shows_a_message(data):

@@ -6,9 +6,10 @@ with :func:`polylens.regions.slice_regions`, and redraws them with the
 decision boundary, next to a running plot of the number of regions.
 
 The ipywidgets ``Play`` button drives it: its timer runs in the browser and
-each tick is one short kernel callback, so there is no thread to stop, a
-kernel interrupt lands inside a tick (which then rolls back and pauses), and
-pausing or closing the widget stops the ticks. Tests and scripts call
+each tick is one short kernel callback, so there is no thread of ours to stop.
+Pausing or closing the widget stops the ticks; so does interrupting the kernel
+(a tick it lands in is undone and pauses; one between ticks pauses the next,
+see ``watch_interrupts``). Tests and scripts call
 :meth:`LiveTrainingExplorer.step` and :meth:`LiveTrainingExplorer.update`
 directly; no browser is needed.
 """
@@ -16,6 +17,8 @@ directly; no browser is needed.
 from __future__ import annotations
 
 import copy
+import signal
+import threading
 import time
 import weakref
 from collections import deque
@@ -432,16 +435,26 @@ class LiveTrainingExplorer:
         except (Exception, KeyboardInterrupt) as err:  # a callback's traceback would land in the learner's output
             self.pause()
             if self.area is not None:
-                self._readout.value += f"<br><i>stopped: {type(err).__name__}: {str(err)[:200]}</i>"
+                why = ("interrupted: paused" if isinstance(err, KeyboardInterrupt)
+                       else f"stopped: {type(err).__name__}: {str(err)[:200]}")
+                self._readout.value += f"<br><i>{why}</i>"
 
     def _on_tick(self, change) -> None:
         # Play's stop button sets the counter back to 0: that is a pause, not a tick.
         if self._closed or change["new"] <= change["old"]:
             return
+        watch_interrupts()
+        if _INTERRUPTED.is_set():  # the kernel was interrupted between two ticks
+            _INTERRUPTED.clear()
+            self.pause()
+            self._readout.value += f"<br><i>interrupted: paused at step {self._state.step}</i>"
+            return
         self._safely(self.step)
 
     def _on_playing(self, change) -> None:
         if change["new"]:
+            _INTERRUPTED.clear()  # an interrupt from before this play is not meant for it
+            watch_interrupts()
             for other in list(_SHOWN):  # one CPU: one explorer trains at a time
                 if other is not self:
                     other.pause()
@@ -472,6 +485,54 @@ class LiveTrainingExplorer:
         if self.area is not None:
             plt.close(self.area.fig)
             self.area = None
+
+
+# ------------------------------------------------------- interrupts ---
+#
+# A kernel interrupt is a SIGINT, which Python handles on the kernel's main thread.
+# During a cell, or a widget message handled on the main thread, it raises
+# KeyboardInterrupt inside the tick (``_advance`` and ``_safely`` catch it). But
+# JupyterLab 4.6 with ipykernel 7 handles widget messages on a subshell thread,
+# and an idle kernel ignores SIGINT, so an interrupt would never reach a Play tick.
+# While an explorer plays, a handler on the main thread, installed between cells
+# (ipykernel puts back whatever was there when a cell ends), notes the interrupt
+# and the next tick pauses.
+
+_INTERRUPTED = threading.Event()
+_previous_sigint = None
+
+
+def _on_sigint(signum, frame) -> None:
+    """Note the interrupt for the next tick, then do what the kernel did before (idle: nothing)."""
+    _INTERRUPTED.set()
+    if callable(_previous_sigint):
+        _previous_sigint(signum, frame)
+
+
+def _install_sigint() -> None:
+    """Put ``_on_sigint`` in place (main thread only), keeping the handler it replaces."""
+    global _previous_sigint
+    current = signal.getsignal(signal.SIGINT)
+    if current is not _on_sigint:
+        _previous_sigint = current
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def watch_interrupts() -> bool:
+    """Have the kernel's main thread install the interrupt handler; False outside a kernel.
+
+    Safe from any thread and cheap when the handler is already there.
+    """
+    if signal.getsignal(signal.SIGINT) is _on_sigint:
+        return True
+    try:
+        from IPython import get_ipython
+
+        loop = get_ipython().kernel.io_loop  # the main thread's loop; add_callback is thread-safe
+    except (ImportError, AttributeError):  # plain Python, or a kernel without a main loop
+        return False
+    loop.add_callback(_install_sigint)
+    return True
 
 
 class _ClosingBox(widgets.VBox):

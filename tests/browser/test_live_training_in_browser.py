@@ -2,7 +2,8 @@
 
 Open the notebook, Run All, then in the live explorer's output: press the step
 button (the readout's step goes 0 -> 15), press play and see the region count
-change while training runs, press pause and see the steps stop. Every wait is a
+change while training runs, press pause and see the steps stop; play again and
+interrupt the kernel, and see it pause without a traceback. Every wait is a
 hang guard of minutes, never a timing assertion: a busy machine is slower, not
 broken. Screenshots go to tests/browser/artifacts/.
 """
@@ -106,9 +107,28 @@ def test_play_trains_and_the_region_count_changes(lab, browser, artifacts):
         assert not labdriver.errors(page), f"error output after playing: {labdriver.errors(page)}"
         assert "Traceback" not in paused["text"] and "stopped:" not in paused["text"], paused["text"]
         cell.screenshot(path=str(artifacts / "01_live-paused.png"))
+
+        # Play again, then interrupt the kernel: a tick it lands in pauses the explorer. An
+        # interrupt between two ticks finds the kernel idle and is ignored, so ask again.
+        play.click()
+        labdriver.wait_until(lambda: (r := readout(page, index)) and r["step"] > paused["step"] + 10,
+                             WIDGET_TIMEOUT, what="play to train on after the pause")
+        kernel = lab.session_for(rel)["kernel"]["id"]
+
+        def interrupted():
+            lab.api("POST", f"/api/kernels/{kernel}/interrupt")
+            r = readout(page, index)
+            return r if r and "interrupted" in r["text"] else None
+
+        labdriver.wait_until(interrupted, WIDGET_TIMEOUT, interval=1.5, what="a kernel interrupt to pause training")
+        last["step"] = None
+        after = labdriver.wait_until(stopped, WIDGET_TIMEOUT, interval=3.0, what="training to stop after the interrupt")
+        assert not labdriver.errors(page), f"error output after the interrupt: {labdriver.errors(page)}"
+        assert "Traceback" not in after["text"], after["text"]
+        cell.screenshot(path=str(artifacts / "01_live-interrupted.png"))
         print(f"live explorer: step 0 ({start['regions']} regions) -> step {stepped['step']} "
               f"({stepped['regions']}) -> played to step {playing['step']} ({playing['regions']}), "
-              f"paused at step {paused['step']}; counts seen {sorted(counts)}")
+              f"paused at step {paused['step']}, interrupted at step {after['step']}; counts seen {sorted(counts)}")
     except BaseException:
         try:
             page.screenshot(path=str(artifacts / "01_live-failure.png"))
