@@ -82,7 +82,7 @@ def cut_pieces(verts: np.ndarray, counts: np.ndarray, f: np.ndarray) -> tuple[np
     nxt = (np.arange(w)[None, :] + 1) % counts[:, None]
     f_next = f[rows, nxt]
     # f is 0 on padding: no padding entry crosses, and only valid vertices are kept below.
-    cross = ((f > 0) & (f_next < 0)) | ((f < 0) & (f_next > 0))
+    cross = np.sign(f) * np.sign(f_next) < 0  # strictly opposite signs (NaN is neither)
     lam = np.divide(f, f - f_next, out=np.zeros_like(f), where=cross)
     # Vertex i, then the crossing on edge (i, i+1): the order stays convex.
     cand = np.empty((m, w, 2, 2))

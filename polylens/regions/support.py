@@ -379,6 +379,9 @@ class Stacked(Passes):
         return x
 
     def _chunked(self, x: torch.Tensor, stop: int | None) -> np.ndarray:
+        if len(x) <= self.rows:  # one pass: its own array, no copy (every step makes a new tensor)
+            with torch.no_grad():
+                return self._run(x, stop).numpy()
         out = None
         with torch.no_grad():
             for i in range(0, max(len(x), 1), self.rows):
