@@ -154,11 +154,9 @@ class LiveTrainingExplorer:
         """A fresh network at step 0 (None keeps a setting as it is); redraws the figure if built."""
         notes: list[str] = []
         current = getattr(self, "settings", {})
-        width = snap(self.widths, current.get("width") if width is None else width, "width", notes, missing="is not offered")
-        depth = snap(self.depths, current.get("depth") if depth is None else depth, "depth", notes, missing="is not offered")
-        lr = snap(self.lrs, current.get("lr") if lr is None else lr, _NAMES["lr"], notes, missing="is not offered",
-                  log=True)
-        seed = snap(self.seeds, current.get("seed") if seed is None else seed, "seed", notes, missing="is not offered")
+        asked = {"width": width, "depth": depth, "lr": lr, "seed": seed}
+        width, depth, lr, seed = (self._snap_setting(k, current.get(k) if v is None else v, notes)
+                                  for k, v in asked.items())
         self.settings = dict(width=width, depth=depth, lr=lr, seed=seed)
         model = MLP([2] + [width] * depth + [2], seed=seed)
         # The optimiser and the minibatch generator are built as train_classifier builds them,
@@ -169,6 +167,11 @@ class LiveTrainingExplorer:
         frame = _with_message(self._record(), "; ".join(notes))
         self._show(frame)
         return frame
+
+    def _snap_setting(self, name: str, value, notes: list[str]):
+        """``value`` snapped to the options of setting ``name`` (learning rates on a log scale)."""
+        options = {"width": self.widths, "depth": self.depths, "lr": self.lrs, "seed": self.seeds}[name]
+        return snap(options, value, _NAMES[name], notes, missing="is not offered", log=name == "lr")
 
     def _train(self, n: int) -> None:
         """``n`` Adam steps, in place (the same loop as train_classifier's)."""
@@ -242,7 +245,7 @@ class LiveTrainingExplorer:
         """
         start = time.perf_counter()
         notes: list[str] = []
-        ticks = snap(tuple(range(1, 101)), ticks, "ticks", notes, missing="is not 1 to 100")
+        ticks = snap(range(1, 101), ticks, "ticks", notes, missing="is not 1 to 100")
         left = self.max_step - self._state.step
         if left <= 0:
             self.pause()
@@ -270,11 +273,10 @@ class LiveTrainingExplorer:
         notes: list[str] = []
         wanted = dict(width=width, depth=depth, lr=lr, seed=seed)
         before = dict(self.settings)
-        target = None if step is None else snap(
-            tuple(range(0, self.max_step + 1)), step, "step", notes, missing=f"is not a step from 0 to {self.max_step}")
+        target = None if step is None else snap(range(self.max_step + 1), step, "step", notes,
+                                                missing=f"is not a step from 0 to {self.max_step}")
         probe: list[str] = []
-        snapped = {k: snap(getattr(self, k + "s"), v, _NAMES[k], probe, missing="is not offered", log=k == "lr") if v is not None else before[k]
-                   for k, v in wanted.items()}
+        snapped = {k: before[k] if v is None else self._snap_setting(k, v, probe) for k, v in wanted.items()}
         if snapped != before or (target is not None and target < self._state.step):
             notes.insert(0, self.reset(**wanted).message)
         else:
@@ -344,8 +346,8 @@ class LiveTrainingExplorer:
         self._polys.set_array(regions.colors("code"))
         self._decision.set_segments(frame.decision)
         st = self.settings
-        ax.set_title(f"step {frame.step}: {len(regions)} exact regions\n"
-                     f"(2 → {st['width']} × {st['depth']} → 2, learning rate {st['lr']:g}, seed {st['seed']})", fontsize=9)
+        ax.set_title(f"step {frame.step}: {len(regions)} exact regions\n(2 → {st['width']} × {st['depth']} → 2, "
+                     f"learning rate {st['lr']:g}, seed {st['seed']})", fontsize=9)
         self._curve.set_data(frame.steps, frame.counts)
         self._now.set_data(frame.steps[-1:], frame.counts[-1:])
         hx.set_xlim(0, max(50, int(frame.steps[-1] * 1.1) + 1))
