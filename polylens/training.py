@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from polylens._checks import check_model, finite_number, whole_number
 
-__all__ = ["Trajectory", "train_classifier"]
+__all__ = ["Trajectory", "TrainingRun", "train_classifier"]
 
 
 @dataclass
@@ -35,6 +35,57 @@ class Trajectory:
         out = copy.deepcopy(model)
         out.load_state_dict(self.states[self.steps.index(step)])
         return out.eval()
+
+
+class TrainingRun:
+    """Adam and cross-entropy on (x, y), a few steps at a time: the loop of :func:`train_classifier`.
+
+    A live explorer trains between pictures, so the optimiser's moments and
+    the minibatch generator must live from one call to the next; ``save`` and
+    ``restore`` let it undo a tick that failed or was interrupted.
+
+    Args:
+        model: maps (n, d) inputs to (n, classes) logits; trained in place.
+        x: (n, d) float inputs; y: (n,) int64 labels.
+        lr: Adam's learning rate, > 0.
+        batch_size: examples per step, drawn with a generator seeded by ``seed``;
+            None trains on the full batch.
+        seed: seeds the minibatch order.
+    """
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float = 1e-2,
+                 batch_size: int | None = None, seed: int = 0) -> None:
+        _check_data(x, y, 0)
+        self.lr, self.batch_size, _ = _check_settings(0, lr, batch_size, ())
+        _check_fits(model, x, y)
+        self.model, self.x, self.y = model, x, y
+        self.gen = torch.Generator().manual_seed(whole_number(seed, "seed", low=None))
+        self.opt = torch.optim.Adam(model.parameters(), lr=self.lr)
+        self.step = 0
+
+    def train(self, n: int) -> None:
+        """``n`` optimiser steps, in place."""
+        for _ in range(whole_number(n, "n")):
+            idx = torch.randint(len(self.x), (self.batch_size,), generator=self.gen) if self.batch_size \
+                else slice(None)
+            loss = nn.functional.cross_entropy(self.model(self.x[idx]), self.y[idx])
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            self.step += 1
+
+    def save(self) -> tuple:
+        """Everything :meth:`train` changes (weights, Adam's moments, the generator, the step), copied."""
+        return (copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.opt.state_dict()),
+                self.gen.get_state(), self.step)
+
+    def restore(self, saved: tuple) -> None:
+        """Go back to what :meth:`save` returned: training on from here repeats the same steps."""
+        weights, moments, gen_state, step = saved
+        self.model.load_state_dict(weights)
+        self.opt.load_state_dict(moments)
+        self.gen.set_state(gen_state)
+        self.step = step
 
 
 def train_classifier(
@@ -64,11 +115,8 @@ def train_classifier(
     """
     _check_data(x, y, steps)
     steps = int(steps)
-    lr, batch_size, snapshots = _check_settings(steps, lr, batch_size, snapshots)
-    seed = whole_number(seed, "seed", low=None)
-    _check_fits(model, x, y)
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    _, _, snapshots = _check_settings(steps, lr, batch_size, snapshots)
+    run = TrainingRun(model, x, y, lr=lr, batch_size=batch_size, seed=seed)
     keep = sorted({*snapshots, steps})
     traj = Trajectory([], [])
     for step in tqdm(range(steps + 1), disable=not progress, desc="training"):
@@ -76,11 +124,7 @@ def train_classifier(
             _snapshot(traj, model, x, y, step)
         if step == steps:
             break
-        idx = torch.randint(len(x), (batch_size,), generator=gen) if batch_size else slice(None)
-        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        run.train(1)
     return traj
 
 

@@ -5,7 +5,7 @@ import torch
 
 from polylens.datasets import spirals, two_moons
 from polylens.models import MLP
-from polylens.training import train_classifier
+from polylens.training import TrainingRun, train_classifier
 
 
 @pytest.mark.parametrize("make", [two_moons, spirals])
@@ -41,3 +41,40 @@ def test_bad_input_is_explained():
         train_classifier(model, x, y, steps=1).model_at(model, 5)
     with pytest.raises(ValueError, match="noise"):
         two_moons(10, noise=-1)
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_a_training_run_in_pieces_is_train_classifier(batch_size):
+    """The live explorer trains a few steps per picture: in any pieces, the same weights as one call."""
+    x, y = two_moons(64, seed=1)
+    whole = MLP([2, 8, 2], seed=3)
+    train_classifier(whole, x, y, steps=12, lr=1e-2, batch_size=batch_size, seed=5)
+    run = TrainingRun(MLP([2, 8, 2], seed=3), x, y, lr=1e-2, batch_size=batch_size, seed=5)
+    for n in (5, 0, 4, 3):
+        run.train(n)
+    assert run.step == 12
+    for a, b in zip(whole.parameters(), run.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_restore_undoes_steps_so_that_training_on_repeats_them():
+    x, y = two_moons(64, seed=1)
+    run = TrainingRun(MLP([2, 8, 2], seed=0), x, y, lr=3e-2, batch_size=8, seed=2)
+    run.train(3)
+    saved = run.save()
+    run.train(4)
+    after = [p.detach().clone() for p in run.model.parameters()]
+    run.restore(saved)
+    assert run.step == 3
+    run.train(4)
+    assert all(torch.equal(a, b) for a, b in zip(after, run.model.parameters()))
+
+
+def test_a_training_run_checks_its_inputs_like_train_classifier():
+    x, y = two_moons(16, seed=0)
+    with pytest.raises(TypeError, match="int64"):
+        TrainingRun(MLP([2, 4, 2]), x, y.float())
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        TrainingRun(MLP([2, 4, 2]), x, y, lr=0.0)
+    with pytest.raises(TypeError, match="n must be an int"):
+        TrainingRun(MLP([2, 4, 2]), x, y).train(2.5)

@@ -16,7 +16,6 @@ directly; no browser is needed.
 
 from __future__ import annotations
 
-import copy
 import signal
 import threading
 import time
@@ -36,7 +35,7 @@ from torch import nn
 from polylens import boundaries
 from polylens.models import MLP
 from polylens.regions import Regions, slice_regions
-from polylens.training import train_classifier
+from polylens.training import TrainingRun
 from polylens.widgets.figure import FigureArea
 from polylens.widgets.polytopes import decision_key, decision_lines
 from polylens.widgets.snap import snap
@@ -76,17 +75,6 @@ class LiveFrame:
     counts: np.ndarray
     readout: str
     message: str = ""
-
-
-@dataclass
-class _State:
-    """Everything a tick changes, so that a tick that fails or is interrupted can be undone."""
-
-    model: nn.Module
-    opt: torch.optim.Optimizer
-    gen: torch.Generator
-    step: int
-    frame: LiveFrame | None
 
 
 class LiveTrainingExplorer:
@@ -132,8 +120,8 @@ class LiveTrainingExplorer:
             raise TypeError("x must be a float tensor of shape (n, 2): the explorer draws a 2D input space")
         if isinstance(y, torch.Tensor) and y.numel() and int(y.max()) > 1:
             raise ValueError(f"y must hold the labels 0 and 1 (two classes); got labels up to {int(y.max())}")
-        # Zero steps: checks x, y and the settings exactly as the static training does.
-        train_classifier(MLP([2, 2, 2], seed=0), x, y, steps=0, lr=1e-2, batch_size=batch_size, seed=0)
+        # Checks x, y and batch_size exactly as the static training does, before any slider exists.
+        TrainingRun(MLP([2, 2, 2], seed=0), x, y, batch_size=batch_size)
         self.x, self.y = x, y
         self.widths, self.depths = tuple(widths), tuple(depths)
         self.lrs, self.seeds = tuple(lrs), tuple(seeds)
@@ -158,11 +146,11 @@ class LiveTrainingExplorer:
         width, depth, lr, seed = (self._snap_setting(k, current.get(k) if v is None else v, notes)
                                   for k, v in asked.items())
         self.settings = dict(width=width, depth=depth, lr=lr, seed=seed)
-        model = MLP([2] + [width] * depth + [2], seed=seed)
-        # The optimiser and the minibatch generator are built as train_classifier builds them,
-        # so a full-batch run here is step for step the notebook's static training.
-        self._state = _State(model, torch.optim.Adam(model.parameters(), lr=lr),
-                             torch.Generator().manual_seed(seed), 0, None)
+        # train_classifier's own loop, one tick at a time: a full-batch run here is step for step
+        # the notebook's static training.
+        self._run = TrainingRun(MLP([2] + [width] * depth + [2], seed=seed), self.x, self.y, lr=lr,
+                                batch_size=self.batch_size, seed=seed)
+        self._frame: LiveFrame | None = None
         self._history: list[tuple[int, int]] = []
         frame = _with_message(self._record(), "; ".join(notes))
         self._show(frame)
@@ -173,21 +161,9 @@ class LiveTrainingExplorer:
         options = {"width": self.widths, "depth": self.depths, "lr": self.lrs, "seed": self.seeds}[name]
         return snap(options, value, _NAMES[name], notes, missing="is not offered", log=name == "lr")
 
-    def _train(self, n: int) -> None:
-        """``n`` Adam steps, in place (the same loop as train_classifier's)."""
-        s = self._state
-        for _ in range(n):
-            idx = (torch.randint(len(self.x), (self.batch_size,), generator=s.gen) if self.batch_size
-                   else slice(None))
-            loss = nn.functional.cross_entropy(s.model(self.x[idx]), self.y[idx])
-            s.opt.zero_grad()
-            loss.backward()
-            s.opt.step()
-            s.step += 1
-
     def _record(self) -> LiveFrame:
         """Slice the current network, add its region count to the history, and keep the frame."""
-        s = self._state
+        s = self._run
         with torch.no_grad():
             logits = s.model(self.x)
             loss = float(nn.functional.cross_entropy(logits, self.y))
@@ -199,7 +175,7 @@ class LiveTrainingExplorer:
         steps, counts = (np.array(v) for v in zip(*self._history))
         frame = LiveFrame(s.step, regions, boundaries.decision_boundary(regions), loss, accuracy, steps, counts,
                           self._readout_text(s.step, len(regions), loss, accuracy))
-        s.frame = frame
+        self._frame = frame
         return frame
 
     def _readout_text(self, step: int, n_regions: int, loss: float, accuracy: float) -> str:
@@ -215,19 +191,16 @@ class LiveTrainingExplorer:
         the last good state, so the explorer stays where it was and a rerun gives the
         same numbers as a run that was never interrupted.
         """
-        saved = (copy.deepcopy(self._state.model.state_dict()), copy.deepcopy(self._state.opt.state_dict()),
-                 self._state.gen.get_state(), self._state.step, self._state.frame, list(self._history))
+        saved, frame, history = self._run.save(), self._frame, list(self._history)
         try:
-            while self._state.step < target:
-                self._train(min(self.steps_per_tick, target - self._state.step))
+            while self._run.step < target:
+                self._run.train(min(self.steps_per_tick, target - self._run.step))
                 self._record()
-            return self._state.frame
+            return self._frame
         except (Exception, KeyboardInterrupt) as err:
-            model_state, opt_state, gen_state, step, frame, history = saved
-            self._state.model.load_state_dict(model_state)
-            self._state.opt.load_state_dict(opt_state)
-            self._state.gen.set_state(gen_state)
-            self._state.step, self._state.frame, self._history = step, frame, history
+            self._run.restore(saved)
+            self._frame, self._history = frame, history
+            step = self._run.step
             self.pause()
             if isinstance(err, KeyboardInterrupt):
                 note = f"interrupted: paused at step {step}"
@@ -246,12 +219,12 @@ class LiveTrainingExplorer:
         start = time.perf_counter()
         notes: list[str] = []
         ticks = snap(range(1, 101), ticks, "ticks", notes, missing="is not 1 to 100")
-        left = self.max_step - self._state.step
+        left = self.max_step - self._run.step
         if left <= 0:
             self.pause()
-            frame = _with_message(self._state.frame, f"reached the last step, {self.max_step}; press reset")
+            frame = _with_message(self._frame, f"reached the last step, {self.max_step}; press reset")
         else:
-            frame = self._advance(self._state.step + min(ticks * self.steps_per_tick, left))
+            frame = self._advance(self._run.step + min(ticks * self.steps_per_tick, left))
             if not frame.message and frame.step >= self.max_step:
                 self.pause()
                 notes.append(f"reached the last step, {self.max_step}; press reset to train again")
@@ -277,12 +250,12 @@ class LiveTrainingExplorer:
                                                 missing=f"is not a step from 0 to {self.max_step}")
         probe: list[str] = []
         snapped = {k: before[k] if v is None else self._snap_setting(k, v, probe) for k, v in wanted.items()}
-        if snapped != before or (target is not None and target < self._state.step):
+        if snapped != before or (target is not None and target < self._run.step):
             notes.insert(0, self.reset(**wanted).message)
         else:
             notes[:0] = probe  # nothing to reset, but an odd value is still worth saying
-        target = self._state.step if target is None else target
-        frame = self._advance(target) if target > self._state.step else self._state.frame
+        target = self._run.step if target is None else target
+        frame = self._advance(target) if target > self._run.step else self._frame
         frame = _with_message(frame, "; ".join(n for n in notes if n))
         self._sync_controls()
         self._show(frame)
@@ -290,12 +263,12 @@ class LiveTrainingExplorer:
 
     def view(self) -> LiveFrame:
         """The current frame (nothing is trained or drawn)."""
-        return self._state.frame
+        return self._frame
 
     @property
     def model(self) -> nn.Module:
         """The network being trained (changes in place as it trains)."""
-        return self._state.model
+        return self._run.model
 
     # ---------------------------------------------------------- playing ---
 
@@ -425,7 +398,7 @@ class LiveTrainingExplorer:
             self._readout,
             self.area.widget,
         ], on_close=self.close)
-        self._show(self._state.frame)
+        self._show(self._frame)
         return self._box
 
     # -------------------------------------------------------- callbacks ---
@@ -449,7 +422,7 @@ class LiveTrainingExplorer:
         if _INTERRUPTED.is_set():  # the kernel was interrupted between two ticks
             _INTERRUPTED.clear()
             self.pause()
-            self._readout.value += f"<br><i>interrupted: paused at step {self._state.step}</i>"
+            self._readout.value += f"<br><i>interrupted: paused at step {self._run.step}</i>"
             return
         self._safely(self.step)
 
