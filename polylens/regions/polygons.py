@@ -128,16 +128,20 @@ def affine_fit(verts: np.ndarray, counts: np.ndarray, values: np.ndarray):
     """
     m, w = verts.shape[:2]
     rows = np.arange(m)
-    valid = np.arange(w)[None, :] < counts[:, None]
     anchor = verts[:, 0]
-    d = np.where(valid[..., None], verts - anchor[:, None], 0.0)
+    d = verts - anchor[:, None]
+    d[np.arange(w) >= counts[:, None]] = 0.0  # padding: at the anchor
     b = (d * d).sum(axis=2).argmax(axis=1)
     db = d[rows, b]
     length = np.sqrt((db * db).sum(axis=1))
     ok = length > 0
-    e1 = np.zeros_like(db)
-    e1[ok] = db[ok] / length[ok, None]
-    e2 = np.stack([-e1[:, 1], e1[:, 0]], axis=1)
+    if ok.all():  # the usual case, in fewer operations
+        e1 = db / length[:, None]
+    else:
+        e1 = np.zeros_like(db)
+        e1[ok] = db[ok] / length[ok, None]
+    e2 = np.empty_like(e1)
+    e2[:, 0], e2[:, 1] = -e1[:, 1], e1[:, 0]
     across = np.einsum("mwi,mi->mw", d, e2)
     c = np.abs(across).argmax(axis=1)
     xc = np.einsum("mi,mi->m", d[rows, c], e1)
