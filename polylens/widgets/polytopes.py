@@ -9,7 +9,6 @@ network train step by step, see :mod:`polylens.widgets.training`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from itertools import product
 
@@ -26,6 +25,7 @@ from polylens.models import MLP
 from polylens.regions import Regions, slice_regions
 from polylens.training import train_classifier
 from polylens.widgets.figure import FigureArea
+from polylens.widgets.snap import snap, whole
 
 COLORS = ("code", "output", "n_on", "layer")
 # What each colouring means, for the colour bar (the code colouring only tells regions apart).
@@ -112,10 +112,10 @@ class PolytopeExplorer:
         nearest (or default) state and say so in ``message``.
         """
         notes: list[str] = []
-        width = _snap(self.widths, width, "width", notes)
-        depth = _snap(self.depths, depth, "depth", notes)
-        step = _snap(self.steps, step, "train step", notes)
-        layer, neuron = _whole(layer, 1, "layer", notes), _whole(neuron, 0, "neuron", notes)
+        width = snap(self.widths, width, "width", notes)
+        depth = snap(self.depths, depth, "depth", notes)
+        step = snap(self.steps, step, "train step", notes)
+        layer, neuron = whole(layer, 1, "layer", notes), whole(neuron, 0, "neuron", notes)
         sl = self.slices[width, depth, step]
         if not 1 <= layer <= depth:
             notes.append(f"this network has {_count(depth, 'hidden layer')}; "
@@ -239,50 +239,6 @@ class PolytopeExplorer:
         out = widgets.interactive_output(self.update, c)
         controls = widgets.VBox([w for w in c.values() if isinstance(w, widgets.DOMWidget)] + [self._readout])
         return widgets.VBox([widgets.HBox([self.area.widget, controls]), out])
-
-
-def _number(value) -> float:
-    """``value`` as a float; NaN for anything that is not one number (None, text, arrays)."""
-    if isinstance(value, (str, bytes)):
-        return math.nan
-    try:
-        return float(value)
-    except OverflowError:  # an int too large for a float: as far out as it gets
-        return math.inf if value > 0 else -math.inf
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _short(value) -> str:
-    """A repr short enough for a readout (10**400 has 401 digits)."""
-    text = repr(value)
-    return text if len(text) <= 24 else text[:20] + "..."
-
-
-def _snap(options: tuple, value, name: str, notes: list[str]):
-    """The option nearest to ``value``; a note in ``notes`` unless ``value`` is one."""
-    number = _number(value)
-    if math.isnan(number):
-        notes.append(f"{name} must be a number, got {_short(value)}; showing {options[0]}")
-        return options[0]
-    inside = min(max(number, min(options)), max(options))  # inf snaps to an end, not to options[0]
-    near = min(options, key=lambda o: abs(o - inside))
-    if number != near:
-        notes.append(f"{name} {_short(value)} was not precomputed; showing the nearest, {near}")
-    return near
-
-
-def _whole(value, default: int, name: str, notes: list[str]) -> int:
-    """``value`` as an int (rounded, with a note, if it is not a whole number); ``default`` if not a number."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    number = _number(value)
-    if not math.isfinite(number):
-        notes.append(f"{name} must be a whole number, got {_short(value)}; showing {default}")
-        return default
-    if not number.is_integer():
-        notes.append(f"{name} must be a whole number, got {_short(value)}; showing {round(number)}")
-    return round(number)
 
 
 def decision_lines(segments: np.ndarray) -> LineCollection:
