@@ -83,7 +83,7 @@ def cut_pieces(verts: np.ndarray, counts: np.ndarray, f: np.ndarray) -> tuple[np
     f_next = f[rows, nxt]
     # f is 0 on padding: no padding entry crosses, and only valid vertices are kept below.
     cross = np.sign(f) * np.sign(f_next) < 0  # strictly opposite signs (NaN is neither)
-    lam = np.divide(f, f - f_next, out=np.zeros_like(f), where=cross)
+    lam = np.divide(f, f - f_next, out=np.zeros(f.shape), where=cross)
     # Vertex i, then the crossing on edge (i, i+1): the order stays convex.
     cand = np.empty((m, w, 2, 2))
     cand[:, :, 0] = verts
@@ -95,10 +95,10 @@ def cut_pieces(verts: np.ndarray, counts: np.ndarray, f: np.ndarray) -> tuple[np
     keep[..., 0] &= valid
     keep[..., 1] = cross
     keep = keep.reshape(2 * m, 2 * w)
-    place = np.cumsum(keep, axis=1)  # 1 + where each kept entry goes in its piece
+    place = keep.cumsum(axis=1)  # 1 + where each kept entry goes in its piece
     piece_counts = place[:, -1]
     pieces = np.zeros((2 * m, int(piece_counts.max(initial=1)), 2))
-    r, c = np.nonzero(keep)
+    r, c = keep.nonzero()
     pieces[r, place[r, c] - 1] = cand.reshape(m, 2 * w, 2)[r % m, c]
     return pieces, piece_counts
 
@@ -147,8 +147,8 @@ def affine_fit(verts: np.ndarray, counts: np.ndarray, values: np.ndarray):
     xc = np.einsum("mi,mi->m", d[rows, c], e1)
     yc = across[rows, c]
     fa, fb, fc = values[:, 0], values[rows, b], values[rows, c]
-    g1 = np.divide(fb - fa, length[:, None], out=np.zeros_like(fa), where=ok[:, None])
-    g2 = np.divide(fc - fa - g1 * xc[:, None], yc[:, None], out=np.zeros_like(fa), where=(yc != 0)[:, None])
+    g1 = np.divide(fb - fa, length[:, None], out=np.zeros(fa.shape), where=ok[:, None])
+    g2 = np.divide(fc - fa - g1 * xc[:, None], yc[:, None], out=np.zeros(fa.shape), where=(yc != 0)[:, None])
     grad = g1[..., None] * e1[:, None] + g2[..., None] * e2[:, None]
     return grad, fa, anchor
 

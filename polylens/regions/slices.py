@@ -139,8 +139,8 @@ def unique_vertices(buf: _Buffers, extent: tuple) -> tuple[np.ndarray, np.ndarra
     valid = np.arange(w)[None, :] < counts[:, None]
     verts = np.where(valid[..., None], buf.verts[:n, :w], buf.verts[:n, :1])
     s0, s1, t0, t1 = extent
-    ks = np.round((verts[..., 0] - s0) / (s1 - s0) * 2.0**44).ravel()
-    kt = np.round((verts[..., 1] - t0) / (t1 - t0) * 2.0**44).ravel()
+    ks = ((verts[..., 0] - s0) / (s1 - s0) * 2.0**44).round().ravel()
+    kt = ((verts[..., 1] - t0) / (t1 - t0) * 2.0**44).round().ravel()
     # What np.unique(ks + 1j * kt, return_index=True, return_inverse=True) gives (the points
     # sorted by s, then t; each the first of its copies), in a third of the operations.
     order = np.lexsort((kt, ks))  # stable, as np.unique's sort when it returns indices
@@ -150,7 +150,7 @@ def unique_vertices(buf: _Buffers, extent: tuple) -> tuple[np.ndarray, np.ndarra
     np.not_equal(ks[1:], ks[:-1], out=first[1:])
     first[1:] |= kt[1:] != kt[:-1]
     inverse = np.empty(len(order), dtype=np.intp)
-    inverse[order] = np.cumsum(first) - 1
+    inverse[order] = first.cumsum() - 1
     return verts.reshape(-1, 2)[order[first]], inverse.reshape(n, w)
 
 
@@ -251,7 +251,7 @@ def _apply_cuts(buf: _Buffers, layer: int, cuts: _Cuts, pairs: np.ndarray, min_a
     lookup[roots] = pairs
     k = lookup[buf.root[: buf.n]]
     lookup[roots] = -1
-    cand = np.flatnonzero(k >= 0)  # the roots and their descendants: an in-place child keeps its parent's index
+    cand = (k >= 0).nonzero()[0]  # the roots and their descendants: an in-place child keeps its parent's index
     k = k[cand]
     counts = buf.counts[cand]
     w = int(counts.max())
@@ -262,7 +262,7 @@ def _apply_cuts(buf: _Buffers, layer: int, cuts: _Cuts, pairs: np.ndarray, min_a
     cut = pos & (f < 0).any(axis=1)
     j = cuts.neuron[k]
     buf.bits[cand, j] = pos
-    sel = np.flatnonzero(cut)
+    sel = cut.nonzero()[0]
     if not len(sel):
         return _NONE, _NONE
     if len(sel) < len(cand):
@@ -274,7 +274,7 @@ def _apply_cuts(buf: _Buffers, layer: int, cuts: _Cuts, pairs: np.ndarray, min_a
     norm = cuts.norm[k]
     f_max, f_min = f.max(axis=1), -f.min(axis=1)
     # Both sides wide, in one test: dividing by norm > 0 keeps the order of the rounded values.
-    thin = np.flatnonzero(~(np.minimum(f_max, f_min) / norm >= min_width))
+    thin = (~(np.minimum(f_max, f_min) / norm >= min_width)).nonzero()[0]
     if len(thin):
         m = len(cand)
         wide_pos, wide_neg = f_max / norm >= min_width, f_min / norm >= min_width
