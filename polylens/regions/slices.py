@@ -178,7 +178,7 @@ def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
 
     pre (points, neurons) at the distinct vertices, index (n, w) as from
     :func:`unique_vertices`. Returns the initial bits (n, neurons) and the
-    cut pairs (:class:`_Cuts`) sorted by neuron, then polygon. A polygon is cut only if some vertex is
+    cut pairs (:class:`_Cuts`) sorted by polygon, then neuron. A polygon is cut only if some vertex is
     clearly positive and some clearly negative; otherwise its bit is
     whether some vertex is clearly positive.
     """
@@ -212,11 +212,11 @@ def _layer_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray):
 
 
 def _fit_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray, cut: np.ndarray, tol: np.ndarray) -> _Cuts:
-    """The :class:`_Cuts` of the (polygon, neuron) pairs where ``cut`` (n, neurons) is True, sorted by neuron, then polygon.
+    """The :class:`_Cuts` of the (polygon, neuron) pairs where ``cut`` (n, neurons) is True, sorted by polygon, then neuron.
 
     pre (points, neurons) and index (n, w) as for :func:`_layer_cuts`; tol (neurons,).
     """
-    neuron, poly = np.nonzero(cut.T)
+    poly, neuron = cut.nonzero()  # each pair's fit is its own: their order is the rounds'
     del cut
     counts = buf.counts[poly]
     wc = int(counts.max(initial=1))
@@ -247,12 +247,16 @@ def _apply_cuts(buf: _Buffers, layer: int, cuts: _Cuts, pairs: np.ndarray, min_a
     # A small network's layer takes a few dozen rounds of a few polygons each, so the time
     # here is the number of array operations: each one below is needed.
     lookup = buf.lookup  # all -1 between calls
-    roots = cuts.poly[pairs]
-    lookup[roots] = pairs
-    k = lookup[buf.root[: buf.n]]
-    lookup[roots] = -1
-    cand = (k >= 0).nonzero()[0]  # the roots and their descendants: an in-place child keeps its parent's index
-    k = k[cand]
+    if len(lookup) == 1:  # one root (the first layer's rectangle): every polygon descends from it
+        cand = np.arange(buf.n)
+        k = np.full(buf.n, pairs[0])
+    else:
+        roots = cuts.poly[pairs]
+        lookup[roots] = pairs
+        k = lookup[buf.root[: buf.n]]
+        lookup[roots] = -1
+        cand = (k >= 0).nonzero()[0]  # the roots and their descendants: an in-place child keeps its parent's index
+        k = k[cand]
     counts = buf.counts[cand]
     w = int(counts.max())
     verts = buf.verts[cand, :w]
@@ -442,11 +446,10 @@ def _cut_layer(buf: _Buffers, net: Passes, to_input, layer: int, min_area: float
     # Each polygon is cut by its neurons in increasing order, and what a cut does depends only
     # on the polygon's own earlier cuts: so the r-th cut of every polygon is made in one
     # vectorised round, and a layer takes as many rounds as one polygon has cuts, not one per neuron.
-    by_poly = np.argsort(cuts.poly, kind="stable")  # polygon, then neuron
-    poly_sorted = cuts.poly[by_poly]
-    rank = np.arange(len(by_poly)) - np.searchsorted(poly_sorted, poly_sorted)
-    by_round = by_poly[np.argsort(rank, kind="stable")]
-    bounds = np.searchsorted(np.sort(rank), np.arange(rank.max(initial=-1) + 2))
+    # The pairs come sorted by polygon, then neuron: a pair's rank among its polygon's is its round.
+    rank = np.arange(len(cuts.poly)) - np.searchsorted(cuts.poly, cuts.poly)
+    by_round = np.argsort(rank, kind="stable")  # round, then polygon
+    bounds = np.concatenate([[0], np.bincount(rank).cumsum()])
     made = []
     for r in range(len(bounds) - 1):
         pairs = by_round[bounds[r] : bounds[r + 1]]
