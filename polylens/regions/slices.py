@@ -481,14 +481,18 @@ def _neuron_order(neuron: np.ndarray, parent: np.ndarray, start_n: int) -> np.nd
     (its neuron, its parent's neuron, ..., its root), compared entry by entry,
     a root before any new polygon and a smaller root first.
     """
+    # Per polygon index (roots, then the new ones, then one past the roots, where chains have
+    # ended): its entry in a chain and its parent. Roots are negative numbers in their order,
+    # -1 - start_n past them, so a chain step is two gathers.
+    end = start_n + len(neuron)
+    key = np.concatenate([np.arange(-start_n, 0), neuron, [-1 - start_n]])
+    up = np.concatenate([np.full(start_n, end), parent, [end]])
     keys, anc = [neuron], parent
     while True:
-        new = anc >= start_n
-        # Roots as negative numbers in their order; -1 - start_n past the root, where chains have ended.
-        keys.append(np.where(new, neuron[np.maximum(anc - start_n, 0)], np.maximum(anc, -1) - start_n))
-        if not new.any():
+        keys.append(key[anc])
+        if not (keys[-1] >= 0).any():  # no new polygon left among the ancestors
             break
-        anc = np.where(new, parent[np.maximum(anc - start_n, 0)], -1)
+        anc = up[anc]
     return np.lexsort(keys[::-1])
 
 
