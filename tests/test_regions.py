@@ -136,7 +136,7 @@ def test_plain_stacks_match_the_hooked_model_bit_for_bit(make):
         handle.remove()
     assert len(fast) > 20
     for got, want in [(fast.verts, hooked.verts), (fast.counts, hooked.counts), (fast.codes.bits, hooked.codes.bits),
-                      (fast.grad, hooked.grad), (fast.offset, hooked.offset), (fast.created_at, hooked.created_at)]:
+                      (fast.A, hooked.A), (fast.c, hooked.c), (fast.created_at, hooked.created_at)]:
         np.testing.assert_array_equal(got, want)
     assert fast.codes.layer_names == hooked.codes.layer_names
 
@@ -234,7 +234,7 @@ def test_small_layers_take_the_same_cuts_as_packed_sign_bits(monkeypatch):
     small = slice_regions(model, *E2, extent=(-2, 2, -2, 2))
     monkeypatch.setattr(slices, "_SMALL", 0)  # every layer through the packed sign bits
     packed = slice_regions(model, *E2, extent=(-2, 2, -2, 2))
-    for name in ("verts", "counts", "grad", "offset", "created_at"):
+    for name in ("verts", "counts", "A", "c", "created_at"):
         np.testing.assert_array_equal(getattr(small, name), getattr(packed, name))
     np.testing.assert_array_equal(small.codes.bits, packed.codes.bits)
 

@@ -80,7 +80,7 @@ def test_sliver_between_nearly_identical_units(gap, slope):
     if gap >= 1e-9:  # the sliver is a region of its own, with the right gradient
         assert len(regs) == 3
         sliver = np.argmin(regs.areas)
-        np.testing.assert_allclose(regs.grad[sliver, 0], [1.0 - slope, -1.0], atol=1e-4)
+        np.testing.assert_allclose(regs.A[sliver, 0], [1.0 - slope, -1.0], atol=1e-4)
 
 
 @pytest.mark.parametrize("angle", [1e-4, 1e-7, 1e-10])

@@ -159,8 +159,8 @@ class _Cuts:
     """The (polygon, neuron) pairs where a neuron's line cuts a polygon, one entry per pair.
 
     ``neuron`` (k,) and ``poly`` (k,) polygon index; ``grad`` (k, 2), ``level`` (k,) and
-    ``centre`` (k, 2): the neuron's pre-activation on that polygon,
-    ``level + grad . (x - centre)``; ``tol`` (k,): values this close to 0 count as on the line;
+    ``center`` (k, 2): the neuron's pre-activation on that polygon,
+    ``level + grad . (x - center)``; ``tol`` (k,): values this close to 0 count as on the line;
     ``norm`` (k,): the length of ``grad``, to turn values into distances from the line.
     """
 
@@ -168,7 +168,7 @@ class _Cuts:
     poly: np.ndarray
     grad: np.ndarray
     level: np.ndarray
-    centre: np.ndarray
+    center: np.ndarray
     tol: np.ndarray
     norm: np.ndarray
 
@@ -222,15 +222,15 @@ def _fit_cuts(buf: _Buffers, pre: np.ndarray, index: np.ndarray, cut: np.ndarray
     wc = int(counts.max(initial=1))
     # The fit makes several (pairs, wc, 2) float64 temporaries: fit a chunk of pairs at a
     # time (each pair's fit is its own, so the maps are those of one pass).
-    grad, level, centre = np.empty((len(poly), 2)), np.empty(len(poly)), np.empty((len(poly), 2))
+    grad, level, center = np.empty((len(poly), 2)), np.empty(len(poly)), np.empty((len(poly), 2))
     step = max(1, _spline.CHUNK_BYTES // (100 * wc))
     for i in range(0, len(poly), step):
         sl = slice(i, i + step)
         values = pre[index[poly[sl], :wc], neuron[sl, None]][..., None]
         g, lv, c = affine_fit(buf.verts[poly[sl], :wc], counts[sl], values)
-        grad[sl], level[sl], centre[sl] = g[:, 0], lv[:, 0], c
+        grad[sl], level[sl], center[sl] = g[:, 0], lv[:, 0], c
     norm = np.hypot(grad[:, 0], grad[:, 1])  # no overflow for gradients near 1e200
-    return _Cuts(neuron, poly, grad, level, centre, tol[neuron], norm)
+    return _Cuts(neuron, poly, grad, level, center, tol[neuron], norm)
 
 
 def _apply_cuts(buf: _Buffers, layer: int, cuts: _Cuts, pairs: np.ndarray, min_area: float,
@@ -260,7 +260,7 @@ def _apply_cuts(buf: _Buffers, layer: int, cuts: _Cuts, pairs: np.ndarray, min_a
     counts = buf.counts[cand]
     w = int(counts.max())
     verts = buf.verts[cand, :w]
-    f = np.einsum("mwi,mi->mw", verts - cuts.centre[k][:, None], cuts.grad[k]) + cuts.level[k][:, None]
+    f = np.einsum("mwi,mi->mw", verts - cuts.center[k][:, None], cuts.grad[k]) + cuts.level[k][:, None]
     f[(np.abs(f) <= cuts.tol[k][:, None]) | (np.arange(w) >= counts[:, None])] = 0.0  # on the line, or padding
     pos = (f > 0).any(axis=1)
     cut = pos & (f < 0).any(axis=1)
@@ -508,8 +508,8 @@ def _finish(net: Passes, to_input, buf: _Buffers, history: list, ext) -> Regions
     del points, index
     valid = np.arange(w)[None, :] < counts[:, None]
     verts[~valid] = 0.0  # the buffer's rows keep old vertices beyond their counts
-    grad, level, centre = affine_fit(verts, counts, values)
-    offset = level - np.einsum("mki,mi->mk", grad, centre)
+    grad, level, center = affine_fit(verts, counts, values)
+    offset = level - np.einsum("mki,mi->mk", grad, center)
     _check_affine(verts, valid, values, grad, offset)
     del values, valid
     # Walk back through the layers: which polygon at each layer's end is an ancestor.
@@ -561,7 +561,8 @@ class Regions:
             zero-padded beyond ``counts``; ``polygons`` gives them unpadded.
         counts: (n,) vertices per polygon.
         codes: :class:`~polylens.spline.SplineCode` (n rows), one per polygon.
-        grad, offset: (n, out, 2) and (n, out): output = grad[i] @ [s, t] + offset[i].
+        A, c: (n, out, 2) and (n, out): output = A[i] @ [s, t] + c[i] on region i
+            (also given together by :attr:`affine`).
         created_at: (n,) index of the ReLU layer whose boundary last cut the
             polygon (-1: never cut).
         extent: (s0, s1, t0, t1).
@@ -570,8 +571,8 @@ class Regions:
     verts: np.ndarray
     counts: np.ndarray
     codes: SplineCode
-    grad: np.ndarray
-    offset: np.ndarray
+    A: np.ndarray
+    c: np.ndarray
     created_at: np.ndarray
     extent: tuple[float, float, float, float]
     _cache: dict = field(default_factory=dict, repr=False)
@@ -614,7 +615,7 @@ class Regions:
     @property
     def affine(self) -> tuple[np.ndarray, np.ndarray]:
         """(A (n, out, 2), c (n, out)): output = A[i] @ [s, t] + c[i] on region i."""
-        return self.grad, self.offset
+        return self.A, self.c
 
     @property
     def n_on(self) -> np.ndarray:
@@ -624,7 +625,7 @@ class Regions:
     def outputs(self, st: Any, region: Any) -> np.ndarray:
         """(m, out) model output at points st (m, 2) lying in regions ``region`` (m,)."""
         st, region = np.asarray(st, dtype=np.float64), np.asarray(region)
-        return np.einsum("mki,mi->mk", self.grad[region], st) + self.offset[region]
+        return np.einsum("mki,mi->mk", self.A[region], st) + self.c[region]
 
     def colors(self, color: str = "code", output: int = 0) -> np.ndarray:
         """(n,) values used by :meth:`plot` for ``color``."""

@@ -154,13 +154,13 @@ def _box(u0: float, u1: float, v0: float, v1: float, radius: float = 0.0) -> SDF
 def _polygon(*points: tuple[float, float]) -> SDF:
     """Convex polygon as the intersection of half-planes (either winding)."""
     pts = np.asarray(points, dtype=np.float64)
-    centre = pts.mean(axis=0)
+    center = pts.mean(axis=0)
     planes = []
     for a, b in zip(pts, np.roll(pts, -1, axis=0)):
         normal = np.array([b[1] - a[1], a[0] - b[0]])
         normal /= np.linalg.norm(normal)
         offset = normal @ a
-        if normal @ centre > offset:  # make the normal point outwards
+        if normal @ center > offset:  # make the normal point outwards
             normal, offset = -normal, -offset
         planes.append((float(normal[0]), float(normal[1]), float(offset)))
 
