@@ -23,19 +23,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from benchmarks.bench_regions import ALL_NETS as NETS
+from benchmarks.bench_regions import PLANE
 from polylens.models import MLP
 from polylens.regions import slice_regions
-
-NETS = {
-    "2-8-8": [2, 8, 8, 1],
-    "2-16-16": [2, 16, 16, 1],
-    "2-32-32": [2, 32, 32, 1],
-    "2-64x3": [2, 64, 64, 64, 1],
-    "2-128x3": [2, 128, 128, 128, 1],
-    "2-256x3": [2, 256, 256, 256, 1],
-    "2-512-512": [2, 512, 512, 1],
-}
-PLANE = (np.zeros(2), np.array([1.0, 0.0]), np.array([0.0, 1.0]))
 # Small nets take milliseconds: more repeats for a steady median.
 SMALL_REPEATS = 21
 
