@@ -17,7 +17,7 @@ import torch
 
 from benchmarks.timing import median_seconds, table
 from polylens.superposition.sae import train_sae
-from polylens.superposition.toy import ToyModel, _sample
+from polylens.superposition.toy import ToyModel
 
 
 def batched_steps(model: ToyModel, steps: int, batch: int, gen: torch.Generator) -> None:
@@ -29,13 +29,14 @@ def batched_steps(model: ToyModel, steps: int, batch: int, gen: torch.Generator)
         opt.step()
 
 
-def looped_steps(Ws: list, bs: list, p: torch.Tensor, imp: torch.Tensor, steps: int, batch: int, gen) -> None:
-    """The same model, one instance at a time: W_k (hidden, features), b_k (features,)."""
+def looped_steps(Ws: list, bs: list, samplers: list, imp: torch.Tensor, steps: int, batch: int, gen) -> None:
+    """The same model, one instance at a time: W_k (hidden, features), b_k (features,); ``samplers[k]``
+    is a one-instance ToyModel with instance k's feature probabilities, used only to draw its data."""
     opt = torch.optim.AdamW([*Ws, *bs], lr=1e-2)
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
         for k, (W, b) in enumerate(zip(Ws, bs)):
-            x = _sample(batch, p[k : k + 1], "none", False, gen)[:, 0]
+            x = samplers[k].sample(batch, gen)[:, 0]
             out = torch.relu((x @ W.T) @ W + b)
             (imp[k] * (out - x) ** 2).mean().backward()
         opt.step()
@@ -48,7 +49,8 @@ def toy_row(n: int, m: int, instances: int, batch: int, steps: int, repeats: int
     p, imp = model.feature_probability, model.importance
     gen = torch.Generator().manual_seed(0)
     batched = median_seconds(lambda: batched_steps(model, steps, batch, gen), repeats=repeats)
-    looped = median_seconds(lambda: looped_steps(Ws, bs, p, imp, steps, batch, gen), repeats=repeats)
+    samplers = [ToyModel(n, m, 1, feature_probability=p[k : k + 1], seed=0) for k in range(instances)]
+    looped = median_seconds(lambda: looped_steps(Ws, bs, samplers, imp, steps, batch, gen), repeats=repeats)
     return {
         "model": f"toy n={n} m={m}",
         "instances x batch": f"{instances} x {batch}",
