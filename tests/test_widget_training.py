@@ -277,3 +277,54 @@ def _all(box: widgets.Widget) -> list[widgets.Widget]:
     for child in getattr(box, "children", ()):
         found += _all(child)
     return found
+
+
+def test_a_second_widget_call_retires_the_first(data):
+    """The old box, buttons and readout close, and closing the old box leaves the new one working."""
+    e = LiveTrainingExplorer(*data, **SMALL)
+    first = e.widget()
+    old_step, _ = e._buttons
+    second = e.widget()
+    assert old_step.comm is None, "the old step button is closed"
+    first.close()
+    assert not e._closed and e._controls, "closing the first box does not close the explorer"
+    e.step()
+    assert e.view().step == 5
+    second.close()
+    assert e._closed
+
+
+def test_reset_from_code_moves_the_sliders(data):
+    e = LiveTrainingExplorer(*data, **SMALL)
+    e.widget()
+    e.reset(width=4)
+    assert e._controls["width"].value == 4
+    e._controls["seed"].value = 2  # a slider move resets with the width just set, not a stale one
+    assert e.settings["width"] == 4 and e.settings["seed"] == 2
+    e.close()
+
+
+def test_a_tick_while_a_cell_holds_the_explorer_is_skipped(data):
+    """Ticks may arrive on another thread than cells: one of them at a time changes the network."""
+    e = LiveTrainingExplorer(*data, **SMALL)
+    e.widget()
+    play = e._controls["play"]
+    play.playing = True
+    with e._lock:
+        import threading
+
+        done = threading.Event()
+        threading.Thread(target=lambda: (setattr(play, "value", 1), done.set())).start()
+        assert done.wait(60)
+    assert e.view().step == 0, "the tick did not train while the lock was held"
+    play.value = 2
+    assert e.view().step == 5
+    e.close()
+
+
+def test_stopping_play_puts_the_kernels_interrupt_handler_back():
+    before = signal.getsignal(signal.SIGINT)
+    live_module._install_sigint()
+    assert signal.getsignal(signal.SIGINT) is live_module._on_sigint
+    live_module._uninstall_sigint()
+    assert signal.getsignal(signal.SIGINT) is before

@@ -38,7 +38,7 @@ from polylens.regions import Regions, slice_regions
 from polylens.training import TrainingRun
 from polylens.widgets.figure import FigureArea
 from polylens.widgets.polytopes import decision_key, decision_lines
-from polylens.widgets.snap import snap
+from polylens.widgets.snap import snap, whole
 
 __all__ = ["LiveFrame", "LiveTrainingExplorer"]
 
@@ -132,6 +132,9 @@ class LiveTrainingExplorer:
         self._controls: dict[str, widgets.ValueWidget] = {}
         self._syncing = False  # True while the explorer itself moves a slider
         self._closed = False
+        # Play ticks can arrive on a kernel subshell thread while a cell calls step/update/reset on the
+        # main thread: one of them at a time changes the network (re-entrant: update calls reset).
+        self._lock = threading.RLock()
         # Wall time of the latest ticks' work (training, slicing, drawing), which paces the Play timer.
         self.frame_seconds: deque[float] = deque(maxlen=50)
         self.reset(width, depth, lr, seed)
@@ -139,7 +142,11 @@ class LiveTrainingExplorer:
     # --------------------------------------------------------- training ---
 
     def reset(self, width=None, depth=None, lr=None, seed=None) -> LiveFrame:
-        """A fresh network at step 0 (None keeps a setting as it is); redraws the figure if built."""
+        """A fresh network at step 0 (None keeps a setting as it is); redraws the figure and moves the sliders."""
+        with self._lock:
+            return self._reset(width, depth, lr, seed)
+
+    def _reset(self, width, depth, lr, seed) -> LiveFrame:
         notes: list[str] = []
         current = getattr(self, "settings", {})
         asked = {"width": width, "depth": depth, "lr": lr, "seed": seed}
@@ -153,6 +160,7 @@ class LiveTrainingExplorer:
         self._frame: LiveFrame | None = None
         self._history: list[tuple[int, int]] = []
         frame = _with_message(self._record(), "; ".join(notes))
+        self._sync_controls()
         self._show(frame)
         return frame
 
@@ -216,6 +224,10 @@ class LiveTrainingExplorer:
         Never raises: a bad ``ticks``, the last step, a diverging loss or a kernel
         interrupt show a message in the frame (and the readout) instead.
         """
+        with self._lock:
+            return self._step(ticks)
+
+    def _step(self, ticks) -> LiveFrame:
         start = time.perf_counter()
         notes: list[str] = []
         ticks = snap(range(1, 101), ticks, "ticks", notes, missing="is not 1 to 100")
@@ -243,11 +255,19 @@ class LiveTrainingExplorer:
         where it is. Odd values are snapped to the nearest offered one, with a
         message.
         """
+        with self._lock:
+            return self._update(width, depth, lr, seed, step)
+
+    def _update(self, width, depth, lr, seed, step) -> LiveFrame:
         notes: list[str] = []
         wanted = dict(width=width, depth=depth, lr=lr, seed=seed)
         before = dict(self.settings)
-        target = None if step is None else snap(range(self.max_step + 1), step, "step", notes,
-                                                missing=f"is not a step from 0 to {self.max_step}")
+        target = None
+        if step is not None:
+            target = whole(step, 0, "step", notes)
+            if not 0 <= target <= self.max_step:
+                target = min(max(target, 0), self.max_step)
+                notes.append(f"step runs from 0 to {self.max_step}; showing step {target}")
         probe: list[str] = []
         snapped = {k: before[k] if v is None else self._snap_setting(k, v, probe) for k, v in wanted.items()}
         if snapped != before or (target is not None and target < self._run.step):
@@ -257,7 +277,6 @@ class LiveTrainingExplorer:
         target = self._run.step if target is None else target
         frame = self._advance(target) if target > self._run.step else self._frame
         frame = _with_message(frame, "; ".join(n for n in notes if n))
-        self._sync_controls()
         self._show(frame)
         return frame
 
@@ -298,11 +317,10 @@ class LiveTrainingExplorer:
         self.pause()
         _SHOWN.discard(self)
         controls, self._controls = self._controls, {}
-        for w in controls.values():
-            w.close()
         box = getattr(self, "_box", None)
-        if box is not None:
-            box.close()
+        for w in [*controls.values(), *getattr(self, "_buttons", ()), getattr(self, "_readout", None), box]:
+            if w is not None:
+                w.close()
         if self.area is not None:
             plt.close(self.area.fig)
             self.area = None
@@ -339,6 +357,7 @@ class LiveTrainingExplorer:
         _SHOWN.add(self)
         if self._controls:
             self._unwire()
+        self._closed = False
         with plt.ioff():
             fig, (ax, hx) = plt.subplots(1, 2, figsize=(10, 5.0), gridspec_kw={"width_ratios": [1.15, 1]})
         self._ax, self._hx = ax, hx
@@ -424,7 +443,12 @@ class LiveTrainingExplorer:
             self.pause()
             self._readout.value += f"<br><i>interrupted: paused at step {self._run.step}</i>"
             return
-        self._safely(self.step)
+        if not self._lock.acquire(blocking=False):
+            return  # a cell is training or resetting this explorer: skip this tick rather than queue it
+        try:
+            self._safely(self.step)
+        finally:
+            self._lock.release()
 
     def _on_playing(self, change) -> None:
         if change["new"]:
@@ -433,6 +457,8 @@ class LiveTrainingExplorer:
             for other in list(_SHOWN):  # one CPU: one explorer trains at a time
                 if other is not self:
                     other.pause()
+        else:
+            stop_watching_interrupts()
 
     def _on_setting(self, change) -> None:
         if self._syncing or self._closed:
@@ -452,11 +478,15 @@ class LiveTrainingExplorer:
             self._syncing = False
 
     def _unwire(self) -> None:
-        """Forget the controls of an earlier ``widget()`` call (a second call builds new ones)."""
+        """Close the widgets of an earlier ``widget()`` call (a second call builds new ones)."""
         old, self._controls = self._controls, {}
         old["play"].playing = False
-        for w in old.values():
-            w.close()
+        box = getattr(self, "_box", None)
+        if box is not None:
+            box._on_close = None  # closing the old box must not close this explorer's new one
+        for w in [*old.values(), *getattr(self, "_buttons", ()), getattr(self, "_readout", None), box]:
+            if w is not None:
+                w.close()
         if self.area is not None:
             plt.close(self.area.fig)
             self.area = None
@@ -471,7 +501,7 @@ class LiveTrainingExplorer:
 # and an idle kernel ignores SIGINT, so an interrupt would never reach a Play tick.
 # While an explorer plays, a handler on the main thread, installed between cells
 # (ipykernel puts back whatever was there when a cell ends), notes the interrupt
-# and the next tick pauses.
+# and the next tick pauses. When play stops, the kernel's own handler goes back.
 
 _INTERRUPTED = threading.Event()
 _previous_sigint = None
@@ -507,6 +537,26 @@ def watch_interrupts() -> bool:
     except (ImportError, AttributeError):  # plain Python, or a kernel without a main loop
         return False
     loop.add_callback(_install_sigint)
+    return True
+
+
+def _uninstall_sigint() -> None:
+    """Put back the handler ``_on_sigint`` replaced (main thread only), if it is still in place."""
+    if signal.getsignal(signal.SIGINT) is _on_sigint and _previous_sigint is not None:
+        signal.signal(signal.SIGINT, _previous_sigint)
+
+
+def stop_watching_interrupts() -> bool:
+    """Have the kernel's main thread put its own interrupt handler back; False outside a kernel."""
+    if signal.getsignal(signal.SIGINT) is not _on_sigint:
+        return True
+    try:
+        from IPython import get_ipython
+
+        loop = get_ipython().kernel.io_loop
+    except (ImportError, AttributeError):
+        return False
+    loop.add_callback(_uninstall_sigint)
     return True
 
 
