@@ -28,7 +28,9 @@ def test_numbers_off_the_grid_show_the_nearest_and_say_so(value, shown, says):
     assert len(notes) == 1 and says in notes[0]
 
 
-@pytest.mark.parametrize("value", [None, "2", b"1", True, np.bool_(False), float("nan"), [1.0, 2.0], np.ones(3), {}])
+@pytest.mark.parametrize("value", [None, "2", b"1", True, np.bool_(False), float("nan"), [1.0, 2.0], np.ones(3), {},
+                                   1 + 2j, np.complex128(1 + 1j), torch.tensor(1 + 2j), torch.tensor(True),
+                                   np.array(True), torch.ones(2)])
 def test_anything_that_is_not_one_number_shows_the_default(value):
     notes = []
     assert snap(GRID, value, "alpha", notes, default=1.0) == 1.0

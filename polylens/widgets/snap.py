@@ -14,22 +14,28 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 __all__ = ["as_number", "short", "snap", "whole"]
 
 
 def as_number(value) -> float:
-    """``value`` as a float: NaN for anything that is not one number (None, text, arrays, True/False).
+    """``value`` as a float: NaN for anything that is not one real number (None, text, arrays, True/False, 1+2j).
 
     An int too large for a float (``10**400``) is as far out as it gets: +-inf.
     """
-    if isinstance(value, (str, bytes, bool, np.bool_)):  # True is not a strength, "2" is text
+    if isinstance(value, (str, bytes, bool, np.bool_, complex, np.complexfloating)):  # True is not a strength
+        return math.nan
+    # Nor are bool or complex arrays and tensors (float() would read tensor(True) as 1, or raise on complex).
+    if isinstance(value, torch.Tensor) and (value.dtype == torch.bool or value.is_complex()):
+        return math.nan
+    if isinstance(value, np.ndarray) and value.dtype.kind in "bc":
         return math.nan
     try:
         return float(value)
     except OverflowError:
         return math.inf if value > 0 else -math.inf
-    except (TypeError, ValueError):
+    except Exception:  # TypeError, ValueError, torch's RuntimeError, ...: whatever it is, it is not one number
         return math.nan
 
 
