@@ -48,8 +48,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # Names polylens had before each idea got one name: a pointer instead of a bare AttributeError.
-    if name in spline.RENAMED:
-        raise AttributeError(f"polylens.{name} is now polylens.{spline.RENAMED[name]}")
+    # A name polylens had before each idea got one name: a pointer instead of a bare AttributeError.
+    if name == "agreement":
+        raise AttributeError("polylens.agreement is now polylens.on_fraction")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-

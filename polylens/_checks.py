@@ -265,4 +265,3 @@ def weight_matrix(value: ArrayLike, what: str, dtype: torch.dtype | None = None)
     if not torch.isfinite(t).all():
         raise ValueError(f"{what} contains NaN or inf")
     return t
-

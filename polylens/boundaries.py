@@ -138,12 +138,12 @@ def level_set(values: np.ndarray, regions: Regions) -> np.ndarray:
 
 def decision_boundary(regions: Regions, class_a: int = 1, class_b: int = 0) -> np.ndarray:
     """Segments where logit ``class_a`` equals logit ``class_b`` (exact, per region)."""
-    grad, offset = _check_regions(regions).affine
-    n_out = grad.shape[1]
+    A, c = _check_regions(regions).affine
+    n_out = A.shape[1]
     for name, k in (("class_a", class_a), ("class_b", class_b)):
         if not whole_number(k, name) < n_out:
             raise ValueError(f"{name} must be an output index from 0 to {n_out - 1}, got {k}")
-    diff_grad = grad[:, class_a] - grad[:, class_b]  # (n, 2)
-    diff_off = offset[:, class_a] - offset[:, class_b]  # (n,)
+    diff_grad = A[:, class_a] - A[:, class_b]  # (n, 2)
+    diff_off = c[:, class_a] - c[:, class_b]  # (n,)
     values = np.einsum("nwi,ni->nw", regions.verts, diff_grad) + diff_off[:, None]
     return level_set(values, regions)

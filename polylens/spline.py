@@ -10,7 +10,7 @@ inside that polytope the network is a single affine map.
     code.layer("relu0")               # (batch, width) bits of one layer
     hamming(code[:10], code[10:20])   # (10,) bits that differ, row by row
     hamming(code, pairwise=True)      # (batch, batch)
-    m = code_mask(code, agreement=0.9)     # neurons most rows agree on, and their state
+    m = code_mask(code, agreement=0.9)  # neurons most rows agree on, and their state
 
 Smooth activations have *soft* codes (Balestriero & Baraniuk, "From Hard to
 Soft: Understanding Deep Network Nonlinearities via Vector Quantization and
@@ -739,4 +739,3 @@ def __getattr__(name: str):
     if name in RENAMED:
         raise AttributeError(f"polylens.spline.{name} is now polylens.spline.{RENAMED[name]}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-

@@ -37,9 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from polylens import spline
 from polylens._checks import finite_number, real_array, whole_number
 from polylens.hooks import HookPoint, collect, hooked, single_use
-from polylens import spline
 from polylens.spline import CodeMask, Layer, SplineCode, preactivations
 
 __all__ = [
@@ -50,7 +50,6 @@ __all__ = [
     "add",
     "add_to_projection",
     "code_direction",
-    "steering_mask",
     "dot_above",
     "dot_below",
     "fit_transport",
@@ -59,8 +58,9 @@ __all__ = [
     "preactivations",
     "sae_direction",
     "separation",
-    "transport",
+    "steering_mask",
     "toward_mask",
+    "transport",
 ]
 
 Gate = Callable[[torch.Tensor], torch.Tensor]  # (batch, ...) activations -> (batch,) bool tensor
@@ -483,6 +483,12 @@ class CodeDirection:
     weights: np.ndarray
     layers: tuple[Layer, ...]
 
+    def __getattr__(self, name: str):
+        # The name this method had before each idea got one name: a pointer instead of a bare AttributeError.
+        if name == "to_mask":
+            raise AttributeError("CodeDirection.to_mask is now CodeDirection.steering_mask")
+        raise AttributeError(f"'CodeDirection' object has no attribute {name!r}")
+
     def steering_mask(self, threshold: float = 0.5, preacts: torch.Tensor | np.ndarray | None = None) -> SteeringMask:
         """Units with ``|weight| >= threshold``, to be pushed to the sign of their weight.
 
@@ -714,4 +720,3 @@ def __getattr__(name: str):
     if name in RENAMED:
         raise AttributeError(f"polylens.steer.{name} is now polylens.steer.{RENAMED[name]}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-

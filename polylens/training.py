@@ -1,7 +1,8 @@
-"""A small, seeded training loop that keeps snapshots along the way.
+"""A small, seeded training loop: all at once with snapshots, or a few steps at a time.
 
-Notebooks use it to watch polytopes change during training: train once,
-keep the weights at a few steps, and let a slider pick a step.
+``train_classifier`` trains once and keeps the weights at a few steps (to
+draw the polytopes there); ``TrainingRun`` is the same loop a few steps per
+call, with save/restore, for the live training explorer of notebook 01.
 """
 
 from __future__ import annotations

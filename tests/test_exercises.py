@@ -79,6 +79,11 @@ def _exercises_and_solutions():
     return found
 
 
+def test_every_registered_exercise_is_in_a_notebook():
+    """So that the test below cannot pass by finding no exercises (a check call written another way)."""
+    assert {name for _, name, _, _ in _exercises_and_solutions()} == set(exercises.names())
+
+
 @pytest.mark.parametrize("notebook,name,fn,code", _exercises_and_solutions(), ids=lambda v: str(v)[:30])
 def test_every_exercise_has_a_collapsed_solution_right_after_it_that_passes(notebook, name, fn, code, capsys):
     assert code is not None, f"{notebook}: exercise {name!r} has no <details> solution block after its check cell"

@@ -370,3 +370,14 @@ def test_old_names_point_to_the_new_ones():
             getattr(owner, old)
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         pl.spline.nonsense
+    with pytest.raises(AttributeError, match="no attribute 'mask'"):
+        pl.mask  # never a name of polylens itself: no pointer to a name that does not exist
+    regions = pl.regions.slice_regions(pl.models.MLP([2, 3, 1], seed=0), torch.zeros(2), torch.tensor([1.0, 0.0]),
+                                       torch.tensor([0.0, 1.0]))
+    for old, new in (("grad", "Regions.A"), ("offset", "Regions.c")):
+        with pytest.raises(AttributeError, match=new):
+            getattr(regions, old)
+    layout = [Layer("a", 0, 4)]
+    direction = steer.code_direction(SplineCode(np.eye(4, dtype=bool), layout), SplineCode(~np.eye(4, dtype=bool), layout))
+    with pytest.raises(AttributeError, match="steering_mask"):
+        direction.to_mask

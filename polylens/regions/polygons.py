@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["affine_fit", "areas", "centroids", "compact", "cut_pieces", "next_index", "split", "split_sides"]
+__all__ = ["affine_fit", "areas", "centroids", "cut_pieces", "next_index", "split_sides"]
 
 # ------------------------------------------------------ polygon geometry ---
 
@@ -43,26 +43,15 @@ def centroids(verts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return mean + c
 
 
-def split(verts: np.ndarray, counts: np.ndarray, f: np.ndarray):
-    """Cut convex polygons by the zero line of ``f`` (values at the vertices).
-
-    Returns (positive side, its counts, negative side, its counts). A vertex
-    with f == 0 belongs to both sides; a crossing is added on every edge
-    whose ends have strictly opposite signs, at the linearly interpolated
-    point, which is exact because f is affine inside each polygon.
-    """
-    m = len(counts)
-    pieces, piece_counts, _ = split_sides(verts, counts, f)
-    return pieces[:m], piece_counts[:m], pieces[m:], piece_counts[m:]
-
-
 def split_sides(verts: np.ndarray, counts: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`split` in one batch: verts (m, w, 2), counts (m,), f (m, w) -> pieces (2m, w', 2),
-    their counts (2m,) and signed areas (2m,), the m positive sides first.
+    """Cut convex polygons by the zero line of ``f`` (values at the vertices), all in one batch.
 
-    The same arithmetic as :func:`split` and :func:`areas`, in a few large
-    array operations rather than many small ones: a layer of a small network
-    makes hundreds of such cuts of a few polygons each.
+    verts (m, w, 2), counts (m,), f (m, w) -> pieces (2m, w', 2), their
+    counts (2m,) and signed areas (2m,), the m positive sides first. A vertex
+    with f == 0 belongs to both sides; a crossing is added on every edge whose
+    ends have strictly opposite signs, at the linearly interpolated point,
+    which is exact because f is affine inside each polygon. Any values of f
+    beyond ``counts`` are ignored (:func:`cut_pieces` needs them to be 0).
     """
     valid = np.arange(f.shape[1])[None, :] < counts[:, None]
     pieces, piece_counts = cut_pieces(verts, counts, np.where(valid, f, 0.0))
@@ -101,14 +90,6 @@ def cut_pieces(verts: np.ndarray, counts: np.ndarray, f: np.ndarray) -> tuple[np
     r, c = keep.nonzero()
     pieces[r, place[r, c] - 1] = cand.reshape(m, 2 * w, 2)[r % m, c]
     return pieces, piece_counts
-
-
-def compact(cand: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    counts = keep.sum(axis=1)
-    out = np.zeros((len(cand), int(counts.max(initial=1)), 2))
-    rows, cols = np.nonzero(keep)
-    out[rows, np.cumsum(keep, axis=1)[rows, cols] - 1] = cand[rows, cols]
-    return out, counts
 
 
 def affine_fit(verts: np.ndarray, counts: np.ndarray, values: np.ndarray):

@@ -508,9 +508,9 @@ def _finish(net: Passes, to_input, buf: _Buffers, history: list, ext) -> Regions
     del points, index
     valid = np.arange(w)[None, :] < counts[:, None]
     verts[~valid] = 0.0  # the buffer's rows keep old vertices beyond their counts
-    grad, level, center = affine_fit(verts, counts, values)
-    offset = level - np.einsum("mki,mi->mk", grad, center)
-    _check_affine(verts, valid, values, grad, offset)
+    A, level, center = affine_fit(verts, counts, values)
+    c = level - np.einsum("mki,mi->mk", A, center)
+    _check_affine(verts, valid, values, A, c)
     del values, valid
     # Walk back through the layers: which polygon at each layer's end is an ancestor.
     # The codes are written into one array, each layer's history freed once read.
@@ -525,12 +525,12 @@ def _finish(net: Passes, to_input, buf: _Buffers, history: list, ext) -> Regions
             bits[i : i + step, layer.start : layer.stop] = layer_bits[idx[i : i + step]]
         del layer_bits
         idx = root[idx]
-    return Regions(verts, counts, SplineCode(bits, layers), grad, offset, created, ext)
+    return Regions(verts, counts, SplineCode(bits, layers), A, c, created, ext)
 
 
-def _check_affine(verts, valid, values, grad, offset) -> None:
+def _check_affine(verts, valid, values, A, c) -> None:
     """Raise if the fitted affine maps miss the output at some vertex by > 1e-6 of its scale."""
-    fit = np.einsum("mwi,mki->mwk", verts, grad) + offset[:, None]
+    fit = np.einsum("mwi,mki->mwk", verts, A) + c[:, None]
     err = np.where(valid[..., None], np.abs(fit - values), 0.0).max(axis=(1, 2), initial=0.0)
     scale = 1.0 + np.abs(values[valid]).max(initial=0.0)
     bad = ~(err <= 1e-6 * scale)  # NaN (an overflow inside the slice) is bad too
@@ -611,6 +611,13 @@ class Regions:
         weights[np.arange(w)[None, :] >= self.counts[:, None]] = 0
         weights /= weights.sum(1, keepdims=True)
         return np.einsum("mw,mwi->mi", weights, self.verts)
+
+    def __getattr__(self, name: str):
+        # Names Regions had before each idea got one name: a pointer instead of a bare AttributeError.
+        if name in ("grad", "offset"):
+            raise AttributeError(f"Regions.{name} is now Regions.{'A' if name == 'grad' else 'c'} "
+                                 "(output = A[i] @ [s, t] + c[i]; also Regions.affine)")
+        raise AttributeError(f"'Regions' object has no attribute {name!r}")
 
     @property
     def affine(self) -> tuple[np.ndarray, np.ndarray]:
