@@ -338,7 +338,7 @@ def markdown(text: str) -> str:
 
 
 def site_exporter():
-    """nbconvert's HTML exporter with the site's page template, its markdown rendered by ``markdown_cell``."""
+    """nbconvert's HTML exporter with the site's page template; its ``markdown2html`` filter writes formulas as MathML."""
     import jinja2
     from nbconvert import HTMLExporter
     from nbconvert.filters.markdown_mistune import MarkdownWithMath
