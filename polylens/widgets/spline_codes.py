@@ -220,7 +220,7 @@ class PathExplorer:
     def figure(self):
         """Build the figure (input plane, code along the path, crossings so far)."""
         with plt.ioff():
-            fig = plt.figure(figsize=(11, 5))
+            fig = plt.figure(figsize=(10, 5))  # fits JupyterLab's output area beside the prompt
         grid = fig.add_gridspec(2, 2, width_ratios=(1, 1.25), height_ratios=(1.6, 1))
         ax, code_ax, count_ax = fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, 1])
         self._count_ax = count_ax
@@ -255,8 +255,8 @@ class PathExplorer:
         code_ax.set_yticks([0.5 * (l.start + l.stop) - 0.5 for l in self.layers],
                            [f"{l.name}" for l in self.layers])
         self._sample_ticks = code_ax.scatter([], [], marker="|", color="tab:orange", s=40, clip_on=False)
-        code_ax.set(xlim=(0, 1), ylim=(n - 0.5, -1.5), ylabel="neuron (by layer)",
-                    title="spline code along the path (dark = on); orange: samples")
+        code_ax.set(xlim=(0, 1), ylim=(n - 0.5, -1.5), ylabel="neuron (by layer)")
+        code_ax.set_title("spline code along the path (dark = on); orange: samples", fontsize=10)
         code_ax.tick_params(labelbottom=False)
 
         steps_t = np.concatenate([[0.0], self.t_exact, [1.0]])
