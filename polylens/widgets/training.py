@@ -316,6 +316,10 @@ class LiveTrainingExplorer:
         self._closed = True
         self.pause()
         _SHOWN.discard(self)
+        self._close_widgets()
+
+    def _close_widgets(self) -> None:
+        """Close every widget of the latest ``widget()`` call and release its figure."""
         controls, self._controls = self._controls, {}
         box = getattr(self, "_box", None)
         for w in [*controls.values(), *getattr(self, "_buttons", ()), getattr(self, "_readout", None), box]:
@@ -479,17 +483,11 @@ class LiveTrainingExplorer:
 
     def _unwire(self) -> None:
         """Close the widgets of an earlier ``widget()`` call (a second call builds new ones)."""
-        old, self._controls = self._controls, {}
-        old["play"].playing = False
+        self._controls["play"].playing = False
         box = getattr(self, "_box", None)
         if box is not None:
             box._on_close = None  # closing the old box must not close this explorer's new one
-        for w in [*old.values(), *getattr(self, "_buttons", ()), getattr(self, "_readout", None), box]:
-            if w is not None:
-                w.close()
-        if self.area is not None:
-            plt.close(self.area.fig)
-            self.area = None
+        self._close_widgets()
 
 
 # ------------------------------------------------------- interrupts ---
@@ -530,13 +528,18 @@ def watch_interrupts() -> bool:
     """
     if signal.getsignal(signal.SIGINT) is _on_sigint:
         return True
+    return _on_main_thread(_install_sigint)
+
+
+def _on_main_thread(fn) -> bool:
+    """Have the kernel's main thread run ``fn`` soon; False outside a kernel (nothing is run)."""
     try:
         from IPython import get_ipython
 
         loop = get_ipython().kernel.io_loop  # the main thread's loop; add_callback is thread-safe
     except (ImportError, AttributeError):  # plain Python, or a kernel without a main loop
         return False
-    loop.add_callback(_install_sigint)
+    loop.add_callback(fn)
     return True
 
 
@@ -550,14 +553,7 @@ def stop_watching_interrupts() -> bool:
     """Have the kernel's main thread put its own interrupt handler back; False outside a kernel."""
     if signal.getsignal(signal.SIGINT) is not _on_sigint:
         return True
-    try:
-        from IPython import get_ipython
-
-        loop = get_ipython().kernel.io_loop
-    except (ImportError, AttributeError):
-        return False
-    loop.add_callback(_uninstall_sigint)
-    return True
+    return _on_main_thread(_uninstall_sigint)
 
 
 class _ClosingBox(widgets.VBox):
