@@ -11,6 +11,7 @@ See the notebooks in ``notebooks/`` for the curriculum.
 from polylens import clustering, compose, datasets, exercises, judge, models, plot, regions, scenes, spline, steer, superposition, training
 from polylens import hooks
 from polylens.hooks import Cache, HookPoint, capture, hooked, resolve_names, run_with_cache, run_with_hooks
+from polylens._renamed import renamed as _renamed
 from polylens.spline import CodeMask, SoftCode, SplineCode, hamming, on_fraction, soft_code, spline_code
 
 __version__ = "0.1.0"
@@ -47,8 +48,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # A name polylens had before each idea got one name: a pointer instead of a bare AttributeError.
-    if name == "agreement":
-        raise AttributeError("polylens.agreement is now polylens.on_fraction")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = _renamed("polylens", {"agreement": "on_fraction"}, "module 'polylens' has no attribute {name!r}")

@@ -37,6 +37,7 @@ from torch import nn
 
 from polylens._checks import check_model as _check_model
 from polylens._checks import finite_number, real_tensor
+from polylens._renamed import renamed
 from polylens.hooks import NamesFilter, UnknownNameError, capture, resolve_names
 
 __all__ = [
@@ -731,11 +732,5 @@ def code_mask(codes: CodeLike, agreement: float = 0.9) -> CodeMask:
     return CodeMask(keep.astype(np.int64), state[keep], layers, frac[keep])
 
 
-# Names this module had before each idea got one name; a clear pointer instead of a bare AttributeError.
-RENAMED = {"agreement": "on_fraction", "mask": "code_mask"}
-
-
-def __getattr__(name: str):
-    if name in RENAMED:
-        raise AttributeError(f"polylens.spline.{name} is now polylens.spline.{RENAMED[name]}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = renamed("polylens.spline", {"agreement": "on_fraction", "mask": "code_mask"},
+                      "module 'polylens.spline' has no attribute {name!r}")

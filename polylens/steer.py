@@ -39,6 +39,7 @@ from torch import nn
 
 from polylens import spline
 from polylens._checks import finite_number, real_array, whole_number
+from polylens._renamed import renamed
 from polylens.hooks import HookPoint, collect, hooked, single_use
 from polylens.spline import CodeMask, Layer, SplineCode, preactivations
 
@@ -483,11 +484,8 @@ class CodeDirection:
     weights: np.ndarray
     layers: tuple[Layer, ...]
 
-    def __getattr__(self, name: str):
-        # The name this method had before each idea got one name: a pointer instead of a bare AttributeError.
-        if name == "to_mask":
-            raise AttributeError("CodeDirection.to_mask is now CodeDirection.steering_mask")
-        raise AttributeError(f"'CodeDirection' object has no attribute {name!r}")
+    __getattr__ = renamed("CodeDirection", {"to_mask": "steering_mask"},
+                          "'CodeDirection' object has no attribute {name!r}")
 
     def steering_mask(self, threshold: float = 0.5, preacts: torch.Tensor | np.ndarray | None = None) -> SteeringMask:
         """Units with ``|weight| >= threshold``, to be pushed to the sign of their weight.
@@ -712,11 +710,6 @@ def transport(model: nn.Module, plan: PairedTransport, strength: float) -> Itera
         yield model
 
 
-# Names this module had before each idea got one name; a clear pointer instead of a bare AttributeError.
-RENAMED = {"code_mask": "steering_mask (a CodeMask with magnitudes; polylens.spline.code_mask makes one without)"}
-
-
-def __getattr__(name: str):
-    if name in RENAMED:
-        raise AttributeError(f"polylens.steer.{name} is now polylens.steer.{RENAMED[name]}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = renamed(
+    "polylens.steer", {"code_mask": "steering_mask (a CodeMask with magnitudes; polylens.spline.code_mask makes one "
+                                    "without)"}, "module 'polylens.steer' has no attribute {name!r}")

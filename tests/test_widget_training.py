@@ -21,6 +21,14 @@ def data():
     return pl.datasets.two_moons(200, seed=0)
 
 
+def _pressed_play(e: LiveTrainingExplorer) -> widgets.Play:
+    """Build the widget and press play (the browser then sends ticks: tests set ``play.value``)."""
+    e.widget()
+    play = e._controls["play"]
+    play.playing = True
+    return play
+
+
 def _weights(e: LiveTrainingExplorer) -> list[torch.Tensor]:
     return [p.detach().clone() for p in e.model.parameters()]
 
@@ -175,9 +183,7 @@ def test_a_kernel_interrupt_pauses_and_undoes_the_unfinished_tick(data, monkeypa
 
 def test_an_interrupt_while_drawing_pauses_without_a_traceback(data):
     e = LiveTrainingExplorer(*data, **SMALL)
-    e.widget()
-    play = e._controls["play"]
-    play.playing = True
+    play = _pressed_play(e)
 
     def interrupted():
         raise KeyboardInterrupt
@@ -190,9 +196,7 @@ def test_an_interrupt_while_drawing_pauses_without_a_traceback(data):
 
 def test_an_interrupt_between_ticks_pauses_at_the_next_tick(data):
     e = LiveTrainingExplorer(*data, **SMALL)
-    e.widget()
-    play = e._controls["play"]
-    play.playing = True
+    play = _pressed_play(e)
     play.value = 1
     live_module._INTERRUPTED.set()  # what the kernel's SIGINT handler does while no tick runs
     play.value = 2
@@ -307,9 +311,7 @@ def test_reset_from_code_moves_the_sliders(data):
 def test_a_tick_while_a_cell_holds_the_explorer_is_skipped(data):
     """Ticks may arrive on another thread than cells: one of them at a time changes the network."""
     e = LiveTrainingExplorer(*data, **SMALL)
-    e.widget()
-    play = e._controls["play"]
-    play.playing = True
+    play = _pressed_play(e)
     with e._lock:
         import threading
 

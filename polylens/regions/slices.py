@@ -22,6 +22,7 @@ from torch import nn
 
 from polylens import spline as _spline
 from polylens._checks import finite_number, real_array
+from polylens._renamed import renamed
 from polylens.regions.polygons import affine_fit, areas, centroids, cut_pieces
 from polylens.regions.support import Passes, passes, point
 from polylens.spline import SplineCode, layout, refuse_if_too_big
@@ -612,12 +613,9 @@ class Regions:
         weights /= weights.sum(1, keepdims=True)
         return np.einsum("mw,mwi->mi", weights, self.verts)
 
-    def __getattr__(self, name: str):
-        # Names Regions had before each idea got one name: a pointer instead of a bare AttributeError.
-        if name in ("grad", "offset"):
-            raise AttributeError(f"Regions.{name} is now Regions.{'A' if name == 'grad' else 'c'} "
-                                 "(output = A[i] @ [s, t] + c[i]; also Regions.affine)")
-        raise AttributeError(f"'Regions' object has no attribute {name!r}")
+    __getattr__ = renamed("Regions", {"grad": "A (output = A[i] @ [s, t] + c[i]; also Regions.affine)",
+                                      "offset": "c (output = A[i] @ [s, t] + c[i]; also Regions.affine)"},
+                          "'Regions' object has no attribute {name!r}")
 
     @property
     def affine(self) -> tuple[np.ndarray, np.ndarray]:
