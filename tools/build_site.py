@@ -16,6 +16,7 @@ themselves: no script, no web font, nothing fetched.
 from __future__ import annotations
 
 import argparse
+import functools
 import html
 import os
 import re
@@ -314,8 +315,12 @@ def tex_to_mathml(tex: str, display: bool) -> str:
         return f'<code class="tex-unrendered">{html.escape(tex)}</code>'
 
 
-def mathml_renderer(**options):
-    """nbconvert's markdown renderer (headings with anchors, highlighted code, attachments), with formulas as MathML."""
+@functools.cache
+def mathml_renderer_class() -> type:
+    """nbconvert's markdown renderer (headings with anchors, highlighted code, attachments), with formulas as MathML.
+
+    Made once, on first use: nbconvert is imported only where the site is built.
+    """
     from nbconvert.filters.markdown_mistune import IPythonRenderer
 
     class MathMLRenderer(IPythonRenderer):
@@ -328,7 +333,12 @@ def mathml_renderer(**options):
         def latex_environment(self, name: str, body: str) -> str:
             return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
 
-    return MathMLRenderer(escape=False, **options)
+    return MathMLRenderer
+
+
+def mathml_renderer(**options):
+    """A renderer of :func:`mathml_renderer_class` for one markdown text (options: attachments, path, ...)."""
+    return mathml_renderer_class()(escape=False, **options)
 
 
 def markdown(text: str) -> str:
