@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from polylens.models import MLP, ResidualMLP, SmallCNN
-from polylens.regions import Regions, crossings, density, slice_regions
+from polylens.regions import Regions, crossings, density, input_plane, slice_regions
 from polylens.regions import slices
 from polylens.regions.polygons import areas, cut_pieces, split_sides
 from polylens.regions.slices import unique_vertices
@@ -369,3 +369,10 @@ def test_density_is_high_near_the_data_and_low_far_out():
     np.testing.assert_array_equal(one.counts[0], [((r > 0.5) & (r <= 1)).sum(), ((r > 1) & (r <= 3)).sum()])
     with pytest.raises(ValueError, match="increasing"):
         density(model, np.zeros(2), [1.0, 0.5])
+
+
+def test_input_plane_is_the_whole_input_space_and_fresh_each_time():
+    origin, u, v = input_plane()
+    assert origin.tolist() == [0.0, 0.0] and u.tolist() == [1.0, 0.0] and v.tolist() == [0.0, 1.0]
+    u.add_(1.0)
+    assert input_plane()[1].tolist() == [1.0, 0.0], "a caller's change stays its own"

@@ -22,6 +22,6 @@ makes "affine inside the polygon" true.
 """
 
 from polylens.regions.segments import Crossings, Density, crossings, density
-from polylens.regions.slices import Regions, slice_regions
+from polylens.regions.slices import Regions, input_plane, slice_regions
 
-__all__ = ["Crossings", "Density", "Regions", "crossings", "density", "slice_regions"]
+__all__ = ["Crossings", "Density", "Regions", "crossings", "density", "input_plane", "slice_regions"]

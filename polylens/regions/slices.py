@@ -336,6 +336,14 @@ def check_plane(origin, u, v, extent) -> tuple[torch.Tensor, torch.Tensor, torch
 
 
 
+def input_plane() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(origin, u, v) = (0, e1, e2) for a network with 2D input: the slice is its whole input space.
+
+    New tensors on each call, so a caller may change them without touching anyone else's.
+    """
+    return torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+
+
 def slice_regions(
     model: nn.Module,
     origin: Any,

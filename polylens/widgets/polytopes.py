@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from polylens import boundaries
 from polylens.models import MLP
-from polylens.regions import Regions, slice_regions
+from polylens.regions import Regions, input_plane, slice_regions
 from polylens.training import train_classifier
 from polylens.widgets.figure import FigureArea
 from polylens.widgets.snap import snap, whole
@@ -96,7 +96,7 @@ class PolytopeExplorer:
         self.area: FigureArea | None = None
 
     def _slice(self, model: torch.nn.Module, accuracy: float) -> _Slice:
-        origin, u, v = torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+        origin, u, v = input_plane()
         regions = slice_regions(model, origin, u, v, extent=self.extent)
         values = boundaries.preactivations_at_vertices(model, regions, origin, u, v)
         lines = [boundaries.neuron_boundaries(values[layer.name], regions) for layer in regions.codes.layers]

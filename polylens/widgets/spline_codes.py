@@ -27,7 +27,7 @@ from matplotlib.colors import to_rgba
 
 from polylens import spline
 from polylens.plot import distinct_colors
-from polylens.regions import crossings, slice_regions
+from polylens.regions import crossings, input_plane, slice_regions
 from polylens.spline import spline_code
 from polylens.widgets.figure import FigureArea
 from polylens.widgets.snap import snap
@@ -104,8 +104,7 @@ class PathExplorer:
         self.samples = {n: self._changes(n) for n in self.sample_counts}
 
         # The regions of the plane, drawn once as the background.
-        origin, u, v = torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
-        self.regions = slice_regions(model, origin, u, v, extent=self.extent)
+        self.regions = slice_regions(model, *input_plane(), extent=self.extent)
         self.area: FigureArea | None = None
 
     def _points(self, ts: np.ndarray) -> torch.Tensor:

@@ -34,7 +34,7 @@ from torch import nn
 
 from polylens import boundaries
 from polylens.models import MLP
-from polylens.regions import Regions, slice_regions
+from polylens.regions import Regions, input_plane, slice_regions
 from polylens.training import TrainingRun
 from polylens.widgets.figure import FigureArea
 from polylens.widgets.polytopes import decision_key, decision_lines
@@ -48,7 +48,6 @@ _SHOWN: weakref.WeakSet = weakref.WeakSet()
 
 _CLASS_COLORS = (plt.get_cmap("coolwarm")(0.0), plt.get_cmap("coolwarm")(1.0))  # as in the other explorer
 _NAMES = {"width": "width", "depth": "depth", "lr": "learning rate", "seed": "seed"}  # as the sliders say
-PLANE = (torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]))  # the slice is the input plane
 
 
 @dataclass
@@ -178,7 +177,7 @@ class LiveTrainingExplorer:
             accuracy = float((logits.argmax(1) == self.y).float().mean())
         if not np.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss} at step {s.step}")
-        regions = slice_regions(s.model, *PLANE, extent=self.extent)
+        regions = slice_regions(s.model, *input_plane(), extent=self.extent)
         self._history.append((s.step, len(regions)))
         steps, counts = (np.array(v) for v in zip(*self._history))
         frame = LiveFrame(s.step, regions, boundaries.decision_boundary(regions), loss, accuracy, steps, counts,
