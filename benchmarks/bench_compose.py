@@ -1,7 +1,10 @@
 """The sunny-duck evaluation at full size: the table the README quotes, its run time and peak memory.
 
 ``python -m benchmarks.bench_compose`` (``--quick`` for notebook 06's smaller split).
-The evaluation runs in a fresh process so its peak memory is its own.
+The evaluation runs in a fresh process so its peak memory is its own. After
+the table: success by starting weather, by object x weather for the oracle,
+the colour map and the best method, and the judge itself tested on pictures
+whose verdict is known (the truth and the oracle must pass, every fake must fail).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 
 CHILD = """
 import json, re, time, torch
+import numpy as np
 torch.set_num_threads(1)
 import polylens as pl
 from polylens.scenes import load_autoencoder, load_probes
@@ -23,6 +27,23 @@ peak = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).g
 print(table)
 print()
 print(table.by_weather())
+for name in ("oracle", pl.compose.COLOUR_MAP, table.best()["method"]):
+    print()
+    print(table.by_cell(name))
+print()
+test = pl.scenes.split("test", json.loads({kwargs!r}).get("n_test", 24))
+sunny, other = pl.scenes.training_scenes(json.loads({kwargs!r}).get("n_train", 40))
+ducks = test.objects == 0
+print(f"the judge on known pictures ({{len(test)}} test scenes, {{int(ducks.sum())}} ducks): must pass "
+      f"{{', '.join(pl.compose.MUST_COMPOSE)}}; must fail every other")
+print(f"{{'picture':28s}}{{'success':>15s}}{{'ducks':>15s}}{{'sky+ground':>11s}}{{'object':>7s}}{{'shadow':>7s}}{{'contrast':>9s}}")
+ae, probes = load_autoencoder(), load_probes()
+for name, pictures in pl.compose.known_pictures(ae, test, sunny, other).items():
+    s = pl.compose.score(ae, probes, test, pictures)
+    ok = s["success"]
+    print(f"{{name:28s}}{{pl.compose.with_interval(ok):>15s}}{{pl.compose.with_interval(ok[ducks]):>15s}}{{s['background_ok'].mean():>11.0%}}"
+          f"{{s['object_ok'].mean():>7.0%}}{{s['shadow_ok'].mean():>7.0%}}"
+          f"{{np.nanmean(np.where(s['finite'], s['shadow_contrast'], 0)):>9.2f}}")
 print(json.dumps({{"seconds": seconds, "peak_mb": peak}}))
 """
 

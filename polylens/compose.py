@@ -3,10 +3,10 @@
 Take a scene under some weather, push the scene autoencoder's activations
 toward "sunny" by one of the methods of :mod:`polylens.steer`, decode, and
 ask the renderer's answer key whether the result is *this* scene on a sunny
-day (:mod:`polylens.judge`): nearer to the true sunny render of the same
-scene (same seed) than to the same scene in any other weather, to the same
-seed with another object or none, and to the same object in other scenes.
-Because the world is synthetic, every steered picture has an answer key.
+day (:mod:`polylens.judge`), part by part: the sky and ground, the object,
+and the object's own cast shadow, each nearer to the truth than to every
+decoy that is wrong in that part and about as good as the autoencoder can
+draw it. Because the world is synthetic, every steered picture has an answer key.
 
 Honesty rules, built in:
 
@@ -17,7 +17,8 @@ Honesty rules, built in:
 * each method's strength is chosen on a *validation* split;
 * the table is computed on a *test* split of fresh scenes, with 95%
   intervals on every rate, beside chance lines (pictures that know the
-  weather but not the scene) and the oracle;
+  weather but not the scene, and a per-pixel colour map with no network,
+  the simplest thing that recolours without composing) and the oracle;
 * the never-seen (duck, sunny) combination is reported on its own;
 * success is decided by the answer key alone. The probes stay as columns
   (``probe_success``: the weather probe says sunny and the object probe says
@@ -42,16 +43,18 @@ from polylens import steer
 from polylens._checks import finite_number, whole_number
 from polylens.hooks import capture, collect
 from polylens.judge import wilson
+from polylens.scenes.colour_map import fit_colour_map
 from polylens.scenes.dataset import to_tensor
 from polylens.scenes.networks import SceneAutoencoder
-from polylens.scenes.render import OBJECTS, WEATHERS, render_batch
+from polylens.scenes.render import OBJECTS, WEATHERS, draw_batch, render_batch, scene_params_batch
 from polylens.scenes.splits import SUNNY, Split, split, training_pairs, training_scenes
 from polylens.scenes.weights import Probes
 from polylens.spline import spline_code
 from polylens.superposition.sae import train_sae
 
-__all__ = ["CHANCE", "METHODS", "Method", "Table", "chance_pictures", "evaluate", "gated", "geometry", "mask_maps",
-           "prepare", "probe_verdict", "reference_error", "run", "score"]
+__all__ = ["CHANCE", "COLOUR_MAP", "METHODS", "MUST_COMPOSE", "Method", "Table", "blur", "chance_pictures", "evaluate",
+           "gated", "geometry", "known_pictures", "mask_maps", "prepare", "probe_verdict", "reference_error", "run",
+           "score", "with_interval"]
 
 # Scenes the "other scene" chance line paints: scene s borrows scene CHANCE_SEEDS + s.
 CHANCE_SEEDS = 30_000_000_000
@@ -261,8 +264,11 @@ def score(model: nn.Module, probes: Probes, data: Split, steered: torch.Tensor |
     this scene, on a sunny day. ``own``: :func:`reference_error` of ``data``;
     pass it when scoring inside a steering context or many times over.
 
-    Returns (n,) arrays: ``success``, ``scene_ok``, ``object_ok``, ``nearest``
-    (what the picture looks most like), ``rel_error`` (pixel error against the
+    Returns (n,) arrays: ``success``, the parts' verdicts ``background_ok``
+    (sky and ground), ``object_ok`` and ``shadow_ok``, ``shadow_contrast``
+    (how much of the truth's cast shadow the picture shows: 1 = all of it),
+    ``nearest`` (the first part that failed, as the decoy it looks most like;
+    :func:`polylens.judge.describe`), ``rel_error`` (pixel error against the
     truth / the autoencoder's own error on it; inf for non-finite pictures),
     and the probes' view: ``p_sunny``, ``object`` (the object probe's guess),
     ``p_object`` (its probability of the original object), ``object_kept``
@@ -288,8 +294,9 @@ def score(model: nn.Module, probes: Probes, data: Split, steered: torch.Tensor |
     p_obj = torch.softmax(objects, 1)
     guess = p_obj.argmax(1).numpy()
     kept = (guess == data.objects) & verdict["finite"]
-    return {"success": verdict["success"], "scene_ok": verdict["scene_ok"], "object_ok": verdict["object_ok"],
-            "nearest": verdict["nearest"],
+    return {"success": verdict["success"], "background_ok": verdict["background_ok"],
+            "object_ok": verdict["object_ok"], "shadow_ok": verdict["shadow_ok"],
+            "shadow_contrast": verdict["shadow_contrast"], "finite": verdict["finite"], "nearest": verdict["nearest"],
             "rel_error": torch.where(finite, err / own, torch.tensor(float("inf"))).numpy(),
             "p_sunny": torch.where(finite, p_sunny, torch.tensor(float("nan"))).numpy(), "object": guess,
             "p_object": p_obj[torch.arange(len(out)), torch.as_tensor(data.objects)].numpy(),
@@ -313,6 +320,12 @@ def _rate(hits: np.ndarray) -> tuple[float, float, float]:
     return (float(np.mean(hits)) if n else float("nan")), low, high
 
 
+def _mean_contrast(scores: dict[str, np.ndarray], keep: np.ndarray) -> float:
+    """Mean shadow contrast over ``keep``, a non-finite picture counting as no shadow (0)."""
+    values = np.where(scores["finite"], scores["shadow_contrast"], 0.0)[keep]
+    return float(values.mean()) if len(values) else float("nan")
+
+
 def _summary(scores: dict[str, np.ndarray], data: Split) -> dict:
     ducks = data.objects == OBJECTS.index("duck")
     return {
@@ -320,12 +333,20 @@ def _summary(scores: dict[str, np.ndarray], data: Split) -> dict:
         "success": _rate(scores["success"]),
         "duck": _rate(scores["success"][ducks]),
         "n_ducks": int(ducks.sum()),
+        # The parts, for reading why a method fails: sky and ground, the object, its shadow.
+        "background": _rate(scores["background_ok"]),
+        "object": _rate(scores["object_ok"]),
+        "shadow": _rate(scores["shadow_ok"]),
+        "shadow_contrast": _mean_contrast(scores, np.ones(len(data), bool)),
+        "duck_shadow_contrast": _mean_contrast(scores, ducks),
         "p_sunny": float(np.nanmean(scores["p_sunny"])) if np.isfinite(scores["p_sunny"]).any() else float("nan"),
         "object_kept": float(scores["object_kept"].mean()),
         "probe_success": float(scores["probe_success"].mean()),
         "rel_error": float(np.median(scores["rel_error"])),
         # Success by the weather the scene was photographed in: "sunny" may not be one displacement.
         "by_weather": {WEATHERS[w]: _rate(scores["success"][data.weathers == w]) for w in np.unique(data.weathers)},
+        "by_cell": {(OBJECTS[o], WEATHERS[w]): _rate(scores["success"][(data.objects == o) & (data.weathers == w)])
+                    for o in np.unique(data.objects) for w in np.unique(data.weathers)},
         "verdicts": scores["success"].copy(),
     }
 
@@ -338,8 +359,14 @@ def _cell(rate: tuple[float, float, float]) -> str:
     return f"{p:.0%} [{low * 100:.0f}-{high * 100:.0f}]"
 
 
+def with_interval(hits: Any) -> str:
+    """(n,) bools -> their rate and 95% Wilson interval in percent: '27% [20-35]'."""
+    return _cell(_rate(np.asarray(hits, bool)))
+
+
 REFERENCES = ("no steering", "oracle")
-CHANCE = ("constant sunny picture", "another scene, sunny", "pixel mean difference")
+CHANCE = ("constant sunny picture", "another scene, sunny", "pixel mean difference", "colour map (no network)")
+COLOUR_MAP = CHANCE[3]
 
 
 @dataclass
@@ -349,9 +376,12 @@ class Table:
     Each row: ``method``, ``layer``, ``strength``, ``kind`` ("reference", "chance"
     or "method"), ``success`` and ``duck`` as (rate, low, high) with 95%
     intervals, ``n`` and ``n_ducks``, the probes' ``p_sunny``,
-    ``object_kept`` and ``probe_success``, the median ``rel_error``,
-    ``by_weather`` {weather: (rate, low, high)}, ``verdicts`` (n,) bools per
-    test scene, and for methods ``chosen`` (the validation-chosen strength).
+    ``object_kept`` and ``probe_success``, the median ``rel_error``, the
+    parts' pass rates ``background``, ``object`` and ``shadow`` (rate, low,
+    high), the mean ``shadow_contrast`` and ``duck_shadow_contrast`` (share of
+    the truth's shadow), ``by_weather`` {weather: (rate, low, high)},
+    ``by_cell`` {(object, weather): (rate, low, high)}, ``verdicts`` (n,) bools
+    per test scene, and for methods ``chosen`` (the validation-chosen strength).
     """
 
     rows: list[dict] = field(default_factory=list)
@@ -363,7 +393,10 @@ class Table:
 
     def best(self) -> dict:
         """The method row with the highest test success at its chosen strength."""
-        return self.chosen()[0]
+        chosen = self.chosen()
+        if not chosen:
+            raise ValueError("this table holds no method rows yet; make one with compose.evaluate(...)")
+        return chosen[0]
 
     def reference(self, name: str) -> dict:
         """A reference or chance row by name: "no steering", "oracle", or one of ``CHANCE``."""
@@ -397,6 +430,24 @@ class Table:
             lines.append(f"{r['method']:<27}" + "".join(f"{_cell(r['by_weather'][w]):>14}" for w in weathers))
         return "\n".join(lines)
 
+    def by_cell(self, name: str) -> str:
+        """Test success (95% interval) of one row, by object (rows) and starting weather (columns).
+
+        ``name``: a method (at its chosen strength), a reference or a chance line.
+        """
+        try:
+            r = self.row(name)
+        except KeyError:
+            r = self.reference(name)
+        cells = r["by_cell"]
+        objects = list(dict.fromkeys(o for o, _ in cells))
+        weathers = list(dict.fromkeys(w for _, w in cells))
+        head = f"{name:<12.12}" + "".join(f"{w:>14}" for w in weathers)
+        lines = [head, "-" * len(head)]
+        for o in objects:
+            lines.append(f"{o:<12}" + "".join(f"{_cell(cells[(o, w)]):>14}" for w in weathers))
+        return "\n".join(lines)
+
     def curves(self, key: str = "success") -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """method -> (strengths, ``key`` at each strength) on the test split, for plotting.
 
@@ -419,17 +470,20 @@ class Table:
         return self._format([r for r in self.rows if r["kind"] == "method"], mark=True)
 
     def _format(self, rows: list[dict], mark: bool) -> str:
-        name_w = 27
-        head = (f"{'method':<{name_w}}{'strength':>9}{'success':>15}{'duck':>15}{'probes':>8}{'P(sunny)':>10}"
-                f"{'rel.err':>9}" + ("  layer" if mark else ""))
+        # The parts' columns: how often sky and ground, the object and the shadow pass, and the mean
+        # shadow contrast (share of the truth's shadow the pictures show).
+        name_w = 26
+        head = (f"{'method':<{name_w}}{'strength':>9}{'success':>14}{'duck':>14}{'sky+ground':>11}{'object':>7}"
+                f"{'shadow':>7}{'contrast':>9}{'probes':>7}{'rel.err':>8}" + ("  layer" if mark else ""))
         lines = [head, "-" * len(head)]
         fixed = self._fixed()
         for group in (fixed, rows):
             for r in group:
                 strength = f"{r['strength']}{'*' if mark and r.get('chosen') else ''}"
                 lines.append(
-                    f"{r['method']:<{name_w}}{strength:>9}{_cell(r['success']):>15}{_cell(r['duck']):>15}"
-                    f"{r['probe_success']:>8.0%}{r['p_sunny']:>10.2f}{r['rel_error']:>9.2f}"
+                    f"{r['method']:<{name_w}}{strength:>9}{_cell(r['success']):>14}{_cell(r['duck']):>14}"
+                    f"{r['background'][0]:>11.0%}{r['object'][0]:>7.0%}{r['shadow'][0]:>7.0%}"
+                    f"{r['shadow_contrast']:>9.2f}{r['probe_success']:>7.0%}{r['rel_error']:>8.1f}"
                     + (f"  {r['layer']}" if mark else ""))
             if group is fixed:
                 lines.append("-" * len(head))
@@ -444,11 +498,16 @@ def chance_pictures(model: nn.Module, data: Split, sunny: torch.Tensor, other: t
     * ``another scene, sunny``: the autoencoder's reconstruction of the same object
       on a sunny day in another scene (seed ``CHANCE_SEEDS + seed``);
     * ``pixel mean difference``: the input plus (mean sunny - mean other) training
-      picture, in pixel space.
+      picture, in pixel space;
+    * ``colour map (no network)``: each pixel through an affine colour map of its
+      position and the input's starting weather, fitted on the training pairs
+      (:mod:`polylens.scenes.colour_map`): right sky and ground, and no shadow.
 
-    Each (n, 3, 64, 64), in the order of ``data``.
+    Each (n, 3, 64, 64), in the order of ``data``. ``sunny`` and ``other`` as
+    :func:`polylens.scenes.training_scenes` returns them (their order pairs them).
     """
     _check_scenes(data)
+    colour_map = fit_colour_map(*training_pairs(sunny, other))
     with torch.no_grad():
         constant = run(model, sunny).clamp(0, 1).mean(0, keepdim=True).expand(len(data), -1, -1, -1)
         borrowed = to_tensor(render_batch(data.objects, SUNNY, CHANCE_SEEDS + data.seeds))
@@ -456,7 +515,52 @@ def chance_pictures(model: nn.Module, data: Split, sunny: torch.Tensor, other: t
             CHANCE[0]: constant,
             CHANCE[1]: run(model, borrowed),
             CHANCE[2]: (data.images + sunny.mean(0) - other.mean(0)).clamp(0, 1),
+            CHANCE[3]: colour_map(data.images),
         }
+
+
+def blur(pictures: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
+    """(n, 3, H, W) pictures blurred by a Gaussian of ``sigma`` pixels (edges repeated): (n, 3, H, W)."""
+    sigma = finite_number(sigma, "sigma (pixels)", above=0)
+    r = max(1, int(np.ceil(3 * sigma)))
+    k = torch.exp(-torch.arange(-r, r + 1.0, dtype=torch.float64) ** 2 / (2 * sigma ** 2))
+    k = (k / k.sum()).to(pictures.dtype)
+    x = pictures.reshape(-1, 1, *pictures.shape[2:])
+    x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+    return x.reshape(pictures.shape)
+
+
+def known_pictures(model: nn.Module, data: Split, sunny: torch.Tensor, other: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Pictures whose verdict is known in advance, to test the judge on ``data``: name -> (n, 3, 64, 64).
+
+    Must compose: ``truth``, ``truth, blurred`` (Gaussian, 1 pixel), ``oracle``
+    (the autoencoder's drawing of the truth). Must not: ``no steering`` (the
+    reconstruction), ``input unchanged``, every chance line of
+    :func:`chance_pictures` (the colour map among them), ``truth without its shadow``,
+    ``object mirrored``, ``same kind elsewhere`` (another object of the same
+    kind on this scene's background) and ``all NaN``.
+    """
+    from polylens.judge import elsewhere_params
+
+    _check_scenes(data)
+    params = scene_params_batch(data.objects, data.seeds)
+    with torch.no_grad():
+        return {
+            "truth": data.truth,
+            "truth, blurred": blur(data.truth),
+            "oracle": run(model, data.truth),
+            "no steering": run(model, data.images),
+            "input unchanged": data.images,
+            **chance_pictures(model, data, sunny, other),
+            "truth without its shadow": to_tensor(draw_batch(params, SUNNY, with_shadow=False)),
+            "object mirrored": to_tensor(draw_batch({**params, "flip": -params["flip"]}, SUNNY)),
+            "same kind elsewhere": to_tensor(draw_batch(elsewhere_params(params), SUNNY)),
+            "all NaN": torch.full_like(data.images, float("nan")),
+        }
+
+
+MUST_COMPOSE = ("truth", "truth, blurred", "oracle")
 
 
 def _row(method: str, layer: str, strength, kind: str, scores: dict, data: Split, **extra) -> dict:

@@ -127,9 +127,9 @@ def test_evaluate_chooses_one_strength_per_plan_on_validation(nets, monkeypatch)
     assert list(strengths) == [0.5, 1.0] and success.shape == (2,)
     assert table.by_weather().splitlines()[0].split()[1:] == list(pl_scenes.BASE_WEATHERS)
     full = table.full().splitlines()
-    # header, rule, two references, three chance lines, rule, two methods x two strengths
-    assert len(full) == 2 + 2 + 3 + 1 + 2 * 2
-    assert sum(line.split()[1].endswith("*") for line in full[8:]) == 2  # one chosen strength per method
+    # header, rule, two references, four chance lines (the colour map among them), rule, two methods x two strengths
+    assert len(full) == 2 + 2 + 4 + 1 + 2 * 2
+    assert sum(line.split()[1].endswith("*") for line in full[9:]) == 2  # one chosen strength per method
     assert "*" not in str(table)
 
 
@@ -183,15 +183,19 @@ def test_with_the_shipped_networks_the_judge_brackets_every_method():
             assert r["success"][0] <= oracle["success"][0]
 
 
-def test_with_the_shipped_networks_paired_transport_composes_far_above_chance():
-    """The start-dependent, per-patch transport composes most test scenes, sunny ducks included."""
+def test_with_the_shipped_networks_paired_transport_recolours_but_draws_no_duck_shadow():
+    """The transport gets sky and ground right about as often as the colour map with no network;
+    what it does not draw is a sunny duck's own shadow, so under the shadow-aware judge it composes no duck."""
     from polylens.scenes import load_autoencoder, load_probes
 
     table = compose.evaluate(load_autoencoder(), load_probes(), plans=[("transport", [SceneAutoencoder.BOTTLENECK])],
                              strengths=(0.5, 1.0, 1.5), n_train=8, n_val=2, n_test=4)
-    row = table.row("transport")
-    assert row["success"][1] > table.chance() + 0.5  # the interval's low end, far above every chance line
-    assert row["duck"][0] >= 0.5 and row["duck"][1] > 0.3
+    row, colour_map = table.row("transport"), table.reference(compose.COLOUR_MAP)
+    assert row["background"][0] >= 0.3 and colour_map["background"][0] >= 0.5  # both recolour (from 8 training scenes each)
+    assert colour_map["success"][0] == 0.0 and colour_map["shadow"][0] == 0.0  # no shadow, never composes
+    assert row["duck_shadow_contrast"] < 0.25 and row["duck"][0] <= 0.1
+    oracle = table.reference("oracle")
+    assert oracle["success"][0] >= 0.9 and oracle["duck_shadow_contrast"] > 2 * row["duck_shadow_contrast"]
 
 
 def test_geometry_measures_where_a_move_lands(nets):

@@ -31,6 +31,7 @@ from polylens._checks import whole_number
 
 __all__ = [
     "OBJECTS",
+    "SUNNY",
     "WEATHERS",
     "draw",
     "draw_batch",
@@ -44,6 +45,7 @@ __all__ = [
 
 OBJECTS = ("duck", "boat", "house", "tree", "car")
 WEATHERS = ("sunny", "overcast", "rainy", "night", "snowy")
+SUNNY = "sunny"  # the target weather of the sunny-duck question; the only one with cast shadows
 
 MIN_SIZE, MAX_SIZE = 16, 512
 # Where the sun's centre may sit (image fractions): x in [start, start + span] on
@@ -526,7 +528,8 @@ def _snow(seeds: np.ndarray, size: int) -> np.ndarray:
     return np.minimum(flakes, 0.95)
 
 
-def _draw_chunk(p: dict, weather: np.ndarray, size: int, with_object: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _draw_chunk(p: dict, weather: np.ndarray, size: int, with_object: bool = True,
+                with_shadow: bool = True) -> tuple[np.ndarray, np.ndarray]:
     m = len(weather)
     x, y = _grid(size)
     horizon = np.asarray(p["horizon"], dtype=np.float32)[:, None, None]
@@ -535,7 +538,7 @@ def _draw_chunk(p: dict, weather: np.ndarray, size: int, with_object: bool = Tru
     sunny = weather == WEATHERS.index("sunny")
     # Without the object, nothing casts a shadow or is drawn over the background.
     objects = np.asarray(p["object"]) if with_object else np.full(m, -1)
-    for k, name in enumerate(OBJECTS):
+    for k, name in enumerate(OBJECTS if with_shadow else ()):
         sel = sunny & (objects == k)
         if sel.any():
             shade = _shadow({key: val[sel] for key, val in p.items()}, name, x, y, size)
@@ -573,16 +576,19 @@ def _draw_chunk(p: dict, weather: np.ndarray, size: int, with_object: bool = Tru
 
 
 def draw_batch(params: dict, weathers: Names, size: int = 64, with_mask: bool = False, *,
-               with_object: bool = True):
+               with_object: bool = True, with_shadow: bool = True):
     """Draw many scenes. ``params`` from ``scene_params_batch`` (n entries), ``weathers`` (n,) or one name.
 
     Returns images (n, H, W, 3) float32 in [0, 1]; with ``with_mask`` also the
     object's coverage (n, H, W) in [0, 1], which does not depend on weather.
     ``with_object=False`` draws the same scenes without their object (and its
     shadow): the background the object stands in front of (the mask is then empty).
+    ``with_shadow=False`` draws the object but not the shadow it casts on a sunny
+    day: the one part of a sunny picture that depends on the object.
     """
-    if not isinstance(with_object, (bool, np.bool_)):
-        raise TypeError(f"with_object must be True or False; got {with_object!r}")
+    for flag, value in (("with_object", with_object), ("with_shadow", with_shadow)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{flag} must be True or False; got {value!r}")
     size = _check_size(size)
     p = _stack_params(params)
     n = len(p["cx"])
@@ -592,7 +598,8 @@ def draw_batch(params: dict, weathers: Names, size: int = 64, with_mask: bool = 
     step = max(1, _CHUNK_PIXELS // (size * size))
     for start in range(0, n, step):
         part = slice(start, min(n, start + step))
-        chunk, masks[part] = _draw_chunk({k: v[part] for k, v in p.items()}, weather[part], size, bool(with_object))
+        chunk, masks[part] = _draw_chunk({k: v[part] for k, v in p.items()}, weather[part], size,
+                                                bool(with_object), bool(with_shadow))
         images[part] = chunk.transpose(0, 2, 3, 1)  # drawn channels-first: numpy's inner loops run along rows
     return (images, masks) if with_mask else images
 

@@ -20,15 +20,16 @@ import torch
 
 from polylens._checks import whole_number
 from polylens.scenes.dataset import to_tensor
-from polylens.scenes.render import OBJECTS, WEATHERS, render_batch
+from polylens.scenes.render import OBJECTS, SUNNY, WEATHERS, render_batch
 
-if TYPE_CHECKING:  # the judge imports the renderer; it is imported here only when first used
+# The judge sits on the renderer and the shipped weights; splits use it. It is imported when a key is
+# first asked for, so that importing polylens.judge first (which loads this package) finds no half-made module.
+if TYPE_CHECKING:
     from polylens.judge import AnswerKey
 
 __all__ = ["BASE_WEATHERS", "SPLIT_SEEDS", "SUNNY", "Split", "TRAINING_OBJECTS", "split", "training_pairs",
            "training_scenes"]
 
-SUNNY = "sunny"
 BASE_WEATHERS = tuple(w for w in WEATHERS if w != SUNNY)
 # Scene seeds for each split, far from the autoencoder's training and measuring seeds.
 SPLIT_SEEDS = {"train": 1_000_000, "val": 7_000_000_000, "test": 8_000_000_000}

@@ -27,7 +27,7 @@ from polylens._checks import whole_number
 from polylens.compose import Method, gated, reference_error, score
 from polylens.scenes import split
 from polylens.hooks import capture
-from polylens.judge import describe
+from polylens.judge import describe, in_words
 from polylens.scenes import OBJECTS, WEATHERS, Probes
 from polylens.widgets.figure import FigureArea
 from polylens.widgets.snap import snap
@@ -49,7 +49,8 @@ class StudioView:
     object_guess: str
     success: bool  # the answer key: this duck's scene on a sunny day
     nearest: str  # what the steered picture looks most like, in words
-    caption: str  # the same in a word or two: "composes", "still night", "duck gone"
+    caption: str  # the same in a word or two: "composes", "still night", "duck gone", "no shadow"
+    parts: str  # every part's verdict: "sky and ground right, duck right, no shadow (0.02 of the truth's)"
     rel_error: float  # pixel error against the truth / the autoencoder's own error on the truth
     strength: float
     threshold: float | None
@@ -174,12 +175,13 @@ class SunnyDuckStudio:
         gate = None if thr is None else bool(self._projection[i] < thr)
         nearest = describe(str(r["nearest"][i]), "duck")
         caption = describe(str(r["nearest"][i]), "duck", short=True)
+        parts = in_words(r, i, "duck")
         verdict = ("<b style='color:green'>this duck on a sunny day</b>" if success else
                    f"<b style='color:firebrick'>not this duck on a sunny day</b>: it looks most like {nearest}")
         probes = "agree" if bool(r["probe_success"][i]) == success else "disagree"
         lines = [
             f"Duck {i} (seed {seed}, photographed {weather}), <b>{method}</b> at strength {self.strengths[k]:g}. "
-            f"Answer key: {verdict}.",
+            f"Answer key: {verdict}. Part by part: {parts}.",
             f"Probes ({probes}): P(sunny) = {r['p_sunny'][i]:.2f}, object = <b>{guess}</b> "
             f"(P(duck) = {r['p_object'][i]:.2f}); pixel error {r['rel_error'][i]:.1f}x the autoencoder's own on the truth.",
             f"<i>{self.methods[method].note}</i>",
@@ -189,7 +191,7 @@ class SunnyDuckStudio:
                          f"{'below' if gate else 'not below'} the threshold {thr:.2f}, so it is "
                          f"<b>{'steered' if gate else 'left alone'}</b>.")
         return StudioView(i, method, self._original[i], r["images"][i], self._truth[i], float(r["p_sunny"][i]),
-                          float(r["p_object"][i]), guess, success, nearest, caption, float(r["rel_error"][i]),
+                          float(r["p_object"][i]), guess, success, nearest, caption, parts, float(r["rel_error"][i]),
                           float(self.strengths[k]), thr, gate, "<br>".join(lines), message)
 
     @property
