@@ -442,8 +442,8 @@ class Table:
         cells = r["by_cell"]
         objects = list(dict.fromkeys(o for o, _ in cells))
         weathers = list(dict.fromkeys(w for _, w in cells))
-        head = f"{name:<12.12}" + "".join(f"{w:>14}" for w in weathers)
-        lines = [head, "-" * len(head)]
+        head = f"{'object':<12}" + "".join(f"{w:>14}" for w in weathers)
+        lines = [f"{name}: success by object and starting weather", head, "-" * len(head)]
         for o in objects:
             lines.append(f"{o:<12}" + "".join(f"{_cell(cells[(o, w)]):>14}" for w in weathers))
         return "\n".join(lines)
