@@ -1,5 +1,7 @@
 """Print every benchmark table: ``python -m benchmarks`` (or ``make bench``).
 
+``python -m benchmarks --only compose`` runs one (``--list`` names them all).
+
 Each ``benchmarks/bench_*.py`` has a ``main()`` that prints its own table,
 and every such module is found and run here: timings (medians of repeats
 measured side by side in one run) and, from ``bench_memory``, the peak
@@ -7,7 +9,9 @@ resident memory of big calls, each in a fresh process. The machine is named
 at the top so a table can be quoted with it.
 """
 
+import argparse
 import importlib
+import inspect
 import os
 import platform
 import pkgutil
@@ -24,13 +28,28 @@ def machine() -> str:
     )
 
 
-def main() -> None:
+def names() -> list[str]:
+    """Every benchmark, by the name after ``bench_``, in the order they run."""
+    return sorted(m.name.removeprefix("bench_") for m in pkgutil.iter_modules(benchmarks.__path__)
+                  if m.name.startswith("bench_"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append", metavar="NAME", choices=names(),
+                        help="run only this benchmark (repeatable); one of: " + ", ".join(names()))
+    parser.add_argument("--list", action="store_true", help="name every benchmark and stop")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(names()))
+        return
     print(f"# polylens benchmarks on {machine()}\n")
-    for info in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda m: m.name):
-        if info.name.startswith("bench_"):
-            print(f"## {info.name.removeprefix('bench_')}")
-            importlib.import_module(f"benchmarks.{info.name}").main()
-            print()
+    for name in args.only or names():
+        print(f"## {name}")
+        run = importlib.import_module(f"benchmarks.bench_{name}").main
+        # A module whose main() parses flags gets none: these flags are this runner's, not its.
+        run([]) if "argv" in inspect.signature(run).parameters else run()
+        print()
 
 
 if __name__ == "__main__":

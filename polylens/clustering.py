@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from polylens._checks import real_array, whole_number
+from polylens.spline import refuse_if_too_big
 
 __all__ = ["KMedoids", "euclidean", "kmedoids", "purity"]
 
@@ -123,6 +124,9 @@ def euclidean(x: Any) -> np.ndarray:
         raise ValueError(f"x must be (n, features), got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("x contains NaN or inf; distances need finite activations")
+    # Three (n, n) float64 arrays exist at once (squared distances, distances, the symmetric copy).
+    refuse_if_too_big(3 * 8 * len(x) ** 2, f"pairwise distances of {len(x)} points",
+                      "cluster a sample of the points (a few thousand)")
     sq = (x * x).sum(axis=1)
     d2 = sq[:, None] + sq[None, :] - 2.0 * x @ x.T
     d = np.sqrt(np.maximum(d2, 0.0))

@@ -193,7 +193,11 @@ def prepare(model: nn.Module, method: str, layers: Sequence[str], sunny: torch.T
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    layers = [layers] if isinstance(layers, str) else list(layers)
+    if isinstance(layers, str):
+        layers = [layers]
+    elif not isinstance(layers, Sequence) or not all(isinstance(name, str) for name in layers):
+        raise TypeError(f"layers must be module names, e.g. [{SceneAutoencoder.BOTTLENECK!r}]; got {layers!r}")
+    layers = list(layers)
     if not layers:
         raise ValueError(f"layers must name at least one module, e.g. [{SceneAutoencoder.BOTTLENECK!r}]")
     return _BUILDERS[method](model, layers, sunny, other)
@@ -213,6 +217,11 @@ def run(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 
     Steering edits act per picture, so batching changes nothing but the peak memory.
     """
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise TypeError(f"images must be a (n, 3, H, W) tensor of pictures, got "
+                        f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
+    if len(images) == 0:
+        raise ValueError("images is empty: pass at least one (3, H, W) picture")
     return torch.cat([model(images[i:i + BATCH]) for i in range(0, len(images), BATCH)])
 
 
@@ -282,6 +291,9 @@ def score(model: nn.Module, probes: Probes, data: Split, steered: torch.Tensor |
     own = reference_error(model, data) if own is None else own
     if not isinstance(own, torch.Tensor) or tuple(own.shape) != (len(data),):
         raise ValueError(f"own must be compose.reference_error(model, data): a ({len(data)},) tensor")
+    if not (torch.isfinite(own) & (own > 0)).all():
+        raise ValueError("own must hold positive finite errors, as compose.reference_error(model, data) gives; "
+                         "a zero or NaN would make every rel_error inf or NaN")
     steered = run(model, data.images) if steered is None else steered
     steered = _check_steered(steered, data)
     verdict = data.key.judge(steered)
@@ -600,6 +612,11 @@ def evaluate(
         A :class:`Table` (``str(table)`` prints it; ``table.rows`` has every strength).
     """
     plans = default_plans() if plans is None else list(plans)
+    for plan in plans:  # checked before any scene is rendered
+        if (not isinstance(plan, (tuple, list)) or len(plan) != 2 or plan[0] not in METHODS
+                or isinstance(plan[1], str) or not all(isinstance(name, str) for name in plan[1])):
+            raise ValueError(f"each plan must be (method, [module names]) with a method from {METHODS}, "
+                             f"e.g. ('add', ['{SceneAutoencoder.BOTTLENECK}']); got {plan!r}")
     extra = dict(methods or {})
     if not plans and not extra:
         raise ValueError("nothing to evaluate: pass plans=None for every method, or methods={name: Method}")
@@ -704,6 +721,9 @@ def mask_maps(model: SceneAutoencoder, mask: steer.SteeringMask) -> dict[str, np
     mask's units at each spatial position of that layer's feature map it
     wants *on* (``[0]``) and *off* (``[1]``), summed over channels.
     """
+    if not isinstance(mask, steer.SteeringMask):
+        raise TypeError(f"mask must be a polylens.steer.SteeringMask (e.g. a Method's parts['mask']), "
+                        f"got {type(mask).__name__}")
     maps = {}
     for layer in mask.layers:
         channels, h, w = model.unit_shape(layer.name.split("#")[0])

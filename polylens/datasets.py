@@ -11,13 +11,17 @@ import numpy as np
 import torch
 
 from polylens._checks import finite_number, whole_number
+from polylens.spline import refuse_if_too_big
 
 __all__ = ["two_moons", "spirals"]
 
 
 def _check(n: int, noise: float, seed: int) -> tuple[int, float, int]:
     """(n, noise, seed) as Python numbers; numpy and 0-d torch numbers accepted, bools refused."""
-    return whole_number(n, "n", low=2), finite_number(noise, "noise", low=0), whole_number(seed, "seed")
+    n = whole_number(n, "n", low=2)
+    # About 64 bytes a point while drawing (angles, coordinates, noise, the tensors returned).
+    refuse_if_too_big(64 * n, f"a data set of {n} points", "pass a smaller n (the notebooks use 512)")
+    return n, finite_number(noise, "noise", low=0), whole_number(seed, "seed")
 
 
 def two_moons(n: int = 512, noise: float = 0.08, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

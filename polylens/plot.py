@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from polylens._checks import finite_number, whole_number
+from polylens.spline import refuse_if_too_big
 
 __all__ = ["distinct_colors", "picture_grid", "plane_grid", "show_field"]
 
@@ -62,6 +63,7 @@ def distinct_colors(n: int) -> np.ndarray:
     import matplotlib
 
     n = whole_number(n, "n", low=0)
+    refuse_if_too_big(48 * n, f"{n} colours", "ask for one colour per region you draw")
     cmaps = matplotlib.colormaps
     table = np.concatenate([cmaps["tab10"](np.arange(10)), cmaps["tab20"](np.arange(1, 20, 2)),
                             cmaps["tab20b"](np.arange(20)), cmaps["tab20c"](np.arange(20))])

@@ -41,7 +41,7 @@ from polylens import spline
 from polylens._checks import finite_number, real_array, whole_number
 from polylens._renamed import renamed
 from polylens.hooks import HookPoint, collect, hooked, single_use
-from polylens.spline import CodeMask, Layer, SplineCode, preactivations
+from polylens.spline import CodeMask, Layer, SplineCode, preactivations, refuse_if_too_big
 
 __all__ = [
     "CodeDirection",
@@ -649,15 +649,29 @@ def fit_transport(model: nn.Module, layer: str, before: torch.Tensor, after: tor
     """
     if not isinstance(before, torch.Tensor) or not isinstance(after, torch.Tensor) or before.shape != after.shape:
         raise ValueError("before and after must be tensors of the same shape: pairs of inputs, in the same order")
+    if len(before) == 0:
+        raise ValueError("fit_transport needs at least one pair; pass polylens.scenes.training_pairs(...)")
+    for what, t in (("before", before), ("after", after)):
+        # A NaN in one picture would make every weight NaN, and the error would surface later as a bad strength.
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise ValueError(f"{what} holds NaN or inf; pass finite pictures")
     starts = np.asarray(starts)
     if starts.shape != (len(before),):
         raise ValueError(f"starts must give one starting state per pair: shape ({len(before)},), got {starts.shape}")
+    if starts.dtype.kind == "f" and not np.isfinite(starts).all():
+        raise ValueError("starts holds NaN or inf; pass one name (or int) per pair, e.g. its weather")
     radius = whole_number(radius, "radius", low=0)
     ridge = finite_number(ridge, "ridge", above=0)
     if shape is None:
         if not hasattr(model, "unit_shape"):
             raise ValueError(f"pass shape=(C, H, W), the shape of {layer!r}'s output")
         shape = tuple(model.unit_shape(layer))
+    if radius >= max(shape[1], shape[2]):
+        raise ValueError(f"radius must be below {max(shape[1], shape[2])}, the size of {layer!r}'s map "
+                         f"(a larger neighbourhood adds only padding); got {radius}")
+    n_features = shape[0] * (2 * radius + 1) ** 2 + shape[1] * shape[2] + 1
+    refuse_if_too_big(8 * n_features ** 2, f"the normal equations of a transport with radius {radius} "
+                      f"({n_features} features per position, squared, float64)", "pass a smaller radius")
     names = list(dict.fromkeys([layer, *inputs]))
     plan = PairedTransport(layer, tuple(int(v) for v in shape), tuple(inputs), radius, (), torch.empty(0), torch.empty(0))
     labels = sorted(set(starts.tolist()), key=str)

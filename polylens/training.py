@@ -58,6 +58,11 @@ class TrainingRun:
                  batch_size: int | None = None, seed: int = 0) -> None:
         _check_data(x, y, 0)
         self.lr, self.batch_size, _ = _check_settings(0, lr, batch_size, ())
+        if self.batch_size is not None and self.batch_size > len(x):
+            # Minibatches are drawn with replacement: a batch larger than the data only repeats examples,
+            # and 10**9 of them would not fit in memory.
+            raise ValueError(f"batch_size must be at most the number of examples ({len(x)}); got {self.batch_size}. "
+                             "Pass batch_size=None to train on the whole data each step")
         _check_fits(model, x, y)
         self.model, self.x, self.y = model, x, y
         self.gen = torch.Generator().manual_seed(whole_number(seed, "seed", low=None))

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from polylens._checks import whole_number
+from polylens.spline import refuse_if_too_big
 from polylens.scenes.dataset import to_tensor
 from polylens.scenes.render import OBJECTS, SUNNY, WEATHERS, render_batch
 
@@ -88,6 +89,10 @@ def split(name: str, per_combination: int, objects: Sequence[str] = OBJECTS,
         raise ValueError(f"per_combination must be at most 100000 scenes, got {per_combination}")
     names = [objects] if isinstance(objects, str) else list(objects)
     kinds = [weathers] if isinstance(weathers, str) else list(weathers)
+    # Two float32 pictures a scene (as photographed, and its sunny truth), plus one being drawn.
+    n_scenes = per_combination * max(len(names), 1) * max(len(kinds), 1)
+    refuse_if_too_big(3 * n_scenes * 3 * 64 * 64 * 4, f"a split of {n_scenes} scenes",
+                      "pass a smaller per_combination (notebook 06 uses 8, the benchmark 24)")
     if not names or not kinds or SUNNY in kinds:
         raise ValueError(f"objects must be names from {list(OBJECTS)} and weathers names from "
                          f"{list(BASE_WEATHERS)} (sunny is the target, never a start); got {names}, {kinds}")

@@ -71,14 +71,30 @@ def _load(name: str, directory: PathLike | None) -> torch.nn.Module:
                            f"{entry['config']!r}; the class must be one of {sorted(_CLASSES)} and the config a table "
                            f"of constructor arguments: the manifest was edited by hand or damaged. {hint}")
     try:
-        model = _CLASSES[entry["class"]](**entry["config"])
+        # Built on the meta device first: a hand-edited config (width 4096) is measured, not allocated.
+        with torch.device("meta"):
+            shell = _CLASSES[entry["class"]](**entry["config"])
     except (TypeError, ValueError) as err:
         raise WeightsError(f"the manifest in {directory} gives {entry['class']} the config {entry['config']}, which "
                            f"it does not take ({err}): the manifest was edited by hand. {hint}") from None
+    needed = sum(p.numel() * p.element_size() for p in shell.state_dict().values())
+    if needed > 2 * path.stat().st_size + 4096:
+        raise WeightsError(f"the manifest gives {entry['class']} the config {entry['config']}, a network of "
+                           f"{needed / 1e6:.1f} MB, but {path.name} holds {path.stat().st_size / 1e6:.1f} MB: "
+                           f"the manifest was edited by hand. {hint}")
+    model = _CLASSES[entry["class"]](**entry["config"])
     try:
-        model.load_state_dict(load_file(path), strict=True)
+        state = load_file(path)
+    except Exception as err:  # safetensors raises its own error type for a damaged header
+        raise WeightsError(f"{path} is not a readable safetensors file ({err}). {hint}") from None
+    try:
+        model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise WeightsError(f"{path} does not fit {entry['class']}({entry['config']}): {err}. {hint}") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise WeightsError(f"{path} holds NaN or inf in {', '.join(bad[:3])}: these weights were saved from a "
+                           f"failed training run. {hint}")
     return model.eval()
 
 

@@ -33,6 +33,7 @@ from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from polylens import boundaries
+from polylens._checks import finite_number, whole_number
 from polylens.models import MLP
 from polylens.regions import Regions, input_plane, slice_regions
 from polylens.training import TrainingRun
@@ -122,10 +123,22 @@ class LiveTrainingExplorer:
         # Checks x, y and batch_size exactly as the static training does, before any slider exists.
         TrainingRun(MLP([2, 2, 2], seed=0), x, y, batch_size=batch_size)
         self.x, self.y = x, y
-        self.widths, self.depths = tuple(widths), tuple(depths)
-        self.lrs, self.seeds = tuple(lrs), tuple(seeds)
-        self.steps_per_tick = max(1, int(steps_per_tick))
-        self.batch_size, self.max_step = batch_size, int(max_step)
+        for name, grid in (("widths", widths), ("depths", depths), ("seeds", seeds)):
+            if isinstance(grid, (str, bytes)) or not hasattr(grid, "__len__") or len(grid) == 0:
+                raise ValueError(f"{name} must be a non-empty tuple of whole numbers for its slider, e.g. "
+                                 f"(4, 8, 16); got {grid!r}")
+            for value in grid:
+                whole_number(value, f"each of {name}", low=0 if name == "seeds" else 1)
+        if isinstance(lrs, (str, bytes)) or not hasattr(lrs, "__len__") or len(lrs) == 0:
+            raise ValueError(f"lrs must be a non-empty tuple of learning rates, e.g. (1e-3, 1e-2); got {lrs!r}")
+        for value in lrs:
+            finite_number(value, "each of lrs", above=0)
+        self.widths, self.depths = tuple(int(w) for w in widths), tuple(int(d) for d in depths)
+        self.lrs, self.seeds = tuple(float(r) for r in lrs), tuple(int(s) for s in seeds)
+        # 0 or 2.7 steps per tick used to become 1 and 2 without a word.
+        self.steps_per_tick = whole_number(steps_per_tick, "steps_per_tick (Adam steps per tick, e.g. 5)", low=1)
+        self.batch_size = batch_size
+        self.max_step = whole_number(max_step, "max_step (the last step the slider reaches, e.g. 2000)", low=1)
         self.extent = tuple(float(e) for e in extent)
         self.area: FigureArea | None = None
         self._controls: dict[str, widgets.ValueWidget] = {}
@@ -309,13 +322,15 @@ class LiveTrainingExplorer:
             play.interval = int(max(self.interval_ms, 1000 * recent * 1.3 + 30))
 
     def close(self) -> None:
-        """Stop playing, close every control and release the figure. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        self.pause()
-        _SHOWN.discard(self)
-        self._close_widgets()
+        """Stop playing, close every control and release the figure. Safe to call twice, from any thread."""
+        # Under the lock: a Play tick drawing on another thread never finds the figure gone mid-draw.
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.pause()
+            _SHOWN.discard(self)
+            self._close_widgets()
 
     def _close_widgets(self) -> None:
         """Close every widget of the latest ``widget()`` call and release its figure."""
@@ -354,6 +369,11 @@ class LiveTrainingExplorer:
 
         Returns an ipywidgets box; closing it (or calling :meth:`close`) stops the training.
         """
+        # Under the lock: a Play tick on another thread waits until the new figure and controls are whole.
+        with self._lock:
+            return self._widget()
+
+    def _widget(self):
         for other in list(_SHOWN):
             if other is not self:
                 other.pause()

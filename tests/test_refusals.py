@@ -1,0 +1,198 @@
+"""Rough edges a careless or hostile learner hit: each is refused with a clear error, before any work.
+
+Each case failed before its fix: silently (NaN weights, zero yardsticks, NaN pairs) or with an
+obscure traceback (an empty batch, a raw safetensors or allocator error).
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import polylens.scenes as pl_scenes
+from polylens import compose, steer
+from polylens.scenes import SceneAutoencoder, WeightsError, load_autoencoder
+from polylens.scenes.weights import WEIGHTS_DIR
+from polylens.shipped import sha256
+
+
+@pytest.fixture(scope="module")
+def ae():
+    return load_autoencoder()
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    sunny, other = pl_scenes.training_scenes(1)
+    return pl_scenes.training_pairs(sunny, other)
+
+
+@pytest.fixture()
+def weights_copy(tmp_path):
+    target = tmp_path / "weights"
+    shutil.copytree(WEIGHTS_DIR, target)
+    return target
+
+
+def _rehash(folder, name):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    entry = manifest["models"][name]
+    entry["sha256"] = sha256(folder / entry["file"])
+    entry["bytes"] = (folder / entry["file"]).stat().st_size
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_nan_weights_with_a_matching_checksum_are_refused(weights_copy):
+    path = weights_copy / "autoencoder.safetensors"
+    state = load_file(path)
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first] = state[first].clone()
+    state[first].view(-1)[0] = float("nan")
+    save_file(state, str(path))
+    _rehash(weights_copy, "autoencoder")
+    with pytest.raises(WeightsError, match="NaN"):
+        load_autoencoder(weights_copy)
+
+
+def test_a_damaged_header_with_a_matching_checksum_is_a_weights_error(weights_copy):
+    path = weights_copy / "autoencoder.safetensors"
+    path.write_bytes(b"\xff" * 8 + path.read_bytes()[8:])
+    _rehash(weights_copy, "autoencoder")
+    with pytest.raises(WeightsError, match="not a readable safetensors"):
+        load_autoencoder(weights_copy)
+
+
+def test_a_hand_edited_width_is_measured_not_built(weights_copy):
+    manifest = json.loads((weights_copy / "manifest.json").read_text())
+    manifest["models"]["autoencoder"]["config"]["width"] = 4096
+    (weights_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(WeightsError, match="edited by hand"):
+        load_autoencoder(weights_copy)
+
+
+def test_fit_transport_refuses_what_it_cannot_fit(ae, pairs):
+    before, after, starts = pairs
+    layer = SceneAutoencoder.BOTTLENECK
+    with pytest.raises(ValueError, match="at least one pair"):
+        steer.fit_transport(ae, layer, before[:0], after[:0], starts[:0])
+    spoiled = before.clone()
+    spoiled[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="before holds NaN"):
+        steer.fit_transport(ae, layer, spoiled, after, starts)
+    with pytest.raises(ValueError, match="starts holds NaN"):
+        steer.fit_transport(ae, layer, before, after, np.full(len(before), np.nan))
+    with pytest.raises(ValueError, match="radius must be below 8"):
+        steer.fit_transport(ae, layer, before, after, starts, radius=50)
+
+
+def test_compose_refuses_empty_batches_and_meaningless_yardsticks(ae):
+    with pytest.raises(ValueError, match="empty"):
+        compose.run(ae, torch.zeros(0, 3, 64, 64))
+    with pytest.raises(TypeError, match="tensor"):
+        compose.run(ae, np.zeros((1, 3, 64, 64), np.float32))
+    data = pl_scenes.split("test", 1, objects=("duck",))
+    probes = pl_scenes.load_probes()
+    for bad in (torch.zeros(len(data)), torch.full((len(data),), float("nan"))):
+        with pytest.raises(ValueError, match="positive finite"):
+            compose.score(ae, probes, data, own=bad)
+
+
+def test_prepare_and_evaluate_say_what_a_plan_is(ae):
+    sunny, other = pl_scenes.training_scenes(1)
+    with pytest.raises(TypeError, match="module names"):
+        compose.prepare(ae, "add", None, sunny, other)
+    probes = pl_scenes.load_probes()
+    with pytest.raises(ValueError, match="each plan"):
+        compose.evaluate(ae, probes, plans=["add"], n_train=1, n_val=1, n_test=1)
+    with pytest.raises(TypeError, match="SteeringMask"):
+        compose.mask_maps(ae, "x")
+    with pytest.raises(ValueError, match="no method rows"):
+        compose.Table().best()
+
+
+def test_what_would_not_fit_in_binder_is_refused_before_it_is_allocated():
+    from polylens import clustering, datasets, plot
+    from polylens.models import MLP
+    from polylens.training import TrainingRun
+
+    with pytest.raises(ValueError, match="MAX_RESULT_BYTES"):
+        datasets.two_moons(10**9)
+    with pytest.raises(ValueError, match="MAX_RESULT_BYTES"):
+        clustering.euclidean(np.zeros((30_000, 2)))
+    with pytest.raises(ValueError, match="MAX_RESULT_BYTES"):
+        plot.distinct_colors(10**8)
+    with pytest.raises(ValueError, match="MAX_RESULT_BYTES"):
+        pl_scenes.split("test", 600)
+    x, y = datasets.two_moons(64)
+    with pytest.raises(ValueError, match="at most the number of examples"):
+        TrainingRun(MLP([2, 4, 2], seed=0), x, y, batch_size=10**9)
+    assert len(datasets.two_moons(64)[0]) == 64 and clustering.euclidean(np.zeros((3, 2))).shape == (3, 3)
+
+
+def test_the_benchmark_runner_parses_its_arguments():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    shown = subprocess.run([sys.executable, "-m", "benchmarks", "--help"], cwd=root, capture_output=True, text=True,
+                           timeout=120)
+    assert shown.returncode == 0 and "--only" in shown.stdout and "# polylens benchmarks" not in shown.stdout
+    wrong = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nosuch"], cwd=root, capture_output=True,
+                           text=True, timeout=120)
+    assert wrong.returncode == 2 and "invalid choice" in wrong.stderr
+
+
+def test_the_live_explorer_checks_its_grids_and_ticks():
+    from polylens.datasets import two_moons
+    from polylens.widgets.training import LiveTrainingExplorer
+
+    x, y = two_moons(64)
+    for bad in ({"widths": ()}, {"widths": "abc"}, {"lrs": ()}, {"max_step": float("nan")}):
+        with pytest.raises((TypeError, ValueError)):
+            LiveTrainingExplorer(x, y, **bad)
+    for ticks in (0, 2.7):  # once silently 1 and 2
+        with pytest.raises((TypeError, ValueError), match="steps_per_tick"):
+            LiveTrainingExplorer(x, y, steps_per_tick=ticks)
+
+
+def test_closing_the_live_explorer_on_another_thread_never_breaks_a_step():
+    """close() takes the explorer's lock, so a step drawing meanwhile never finds its figure gone.
+
+    The step is held in the middle of its redraw (after it checked that a figure exists) while
+    another thread closes the explorer; before the fix the step then raised AttributeError.
+    """
+    import threading
+
+    from polylens.datasets import two_moons
+    from polylens.widgets.training import LiveTrainingExplorer
+
+    x, y = two_moons(64)
+    explorer = LiveTrainingExplorer(x, y, width=4, depth=1, widths=(4,), depths=(1,), max_step=400)
+    explorer.widget()
+    drawing, errors = threading.Event(), []
+    set_data = explorer._curve.set_data
+
+    def slow_set_data(*args):
+        drawing.set()
+        threading.Event().wait(0.5)  # hold the redraw half-way
+        return set_data(*args)
+
+    explorer._curve.set_data = slow_set_data
+
+    def step():
+        try:
+            explorer.step()
+        except Exception as err:  # noqa: BLE001 - the test is that nothing escapes
+            errors.append(err)
+
+    worker = threading.Thread(target=step)
+    worker.start()
+    assert drawing.wait(timeout=120)
+    explorer.close()
+    worker.join(timeout=300)
+    assert not errors, errors[:1]
+    assert explorer.area is None  # closed once the step was done
