@@ -252,3 +252,17 @@ def test_every_known_picture_gets_its_known_verdict(ae, test):
             assert success >= 0.9, name
         else:
             assert success <= 0.05, name
+
+
+def test_splits_of_the_same_scenes_share_one_key():
+    import gc
+
+    first, again = pl_scenes.split("test", 1), pl_scenes.split("test", 1)
+    assert first.key is again.key  # drawn once
+    assert pl_scenes.split("test", 1, objects=("duck",)).key is not first.key  # other scenes, another key
+    import weakref
+
+    key = weakref.ref(first.key)
+    del first, again
+    gc.collect()
+    assert key() is None  # dropped with the last split that held it

@@ -11,6 +11,7 @@ and its number, so the same scene appears under every weather.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -32,6 +33,9 @@ __all__ = ["BASE_WEATHERS", "SPLIT_SEEDS", "SUNNY", "Split", "TRAINING_OBJECTS",
            "training_scenes"]
 
 BASE_WEATHERS = tuple(w for w in WEATHERS if w != SUNNY)
+# Answer keys in use, by their scenes: a key is drawn once however many splits hold those scenes,
+# and is dropped when the last of them goes.
+_LIVE_KEYS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 # Scene seeds for each split, far from the autoencoder's training and measuring seeds.
 SPLIT_SEEDS = {"train": 1_000_000, "val": 7_000_000_000, "test": 8_000_000_000}
 
@@ -59,11 +63,19 @@ class Split:
 
     @property
     def key(self) -> AnswerKey:
-        """The renderer's answer key for these scenes (drawn on first use, then kept)."""
+        """The renderer's answer key for these scenes (drawn on first use, then kept).
+
+        Two splits of the same scenes in the same order share one key while either is alive
+        (notebook 06's test split and the one ``compose.evaluate`` makes are the same scenes).
+        """
         if self._key is None:
             from polylens.judge import AnswerKey
 
-            self._key = AnswerKey(self.objects, self.seeds)
+            ident = (self.objects.tobytes(), self.seeds.tobytes())
+            self._key = _LIVE_KEYS.get(ident)
+            if self._key is None:
+                self._key = AnswerKey(self.objects, self.seeds)
+                _LIVE_KEYS[ident] = self._key
         return self._key
 
 
