@@ -61,6 +61,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the server's process, before it starts: ask Linux to send it SIGTERM when the test run dies.
+
+    Fixture teardown stops the server on every normal exit; a run killed from outside (a CI
+    timeout's SIGTERM or SIGKILL) runs no teardown, and the server would outlive it. On a SIGTERM
+    the server shuts its kernels down too.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: teardown is the only guard
+        pass
+
+
 @dataclass
 class LabServer:
     """``jupyter lab`` in its own process group, on a random port with a fresh token."""
@@ -123,7 +138,8 @@ class LabServer:
             # start_new_session: the server and what it starts get their own
             # process group, which stop() ends as a whole.
             self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
             log.close()
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.proc.poll() is None:
