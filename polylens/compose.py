@@ -193,6 +193,10 @@ def prepare(model: nn.Module, method: str, layers: Sequence[str], sunny: torch.T
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    for what, pictures in (("sunny", sunny), ("other", other)):
+        if not isinstance(pictures, torch.Tensor) or pictures.ndim != 4 or len(pictures) == 0:
+            raise ValueError(f"{what} must be a non-empty (n, 3, 64, 64) tensor of training scenes, as "
+                             "polylens.scenes.training_scenes(k) returns")
     if isinstance(layers, str):
         layers = [layers]
     elif not isinstance(layers, Sequence) or not all(isinstance(name, str) for name in layers):

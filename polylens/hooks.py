@@ -39,6 +39,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Union
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -604,6 +605,9 @@ def _run(model: nn.Module, args: tuple, kwargs: dict) -> Any:
     """
     first: list[tuple[str, nn.Module, torch.Size, bool]] = []
     x = args[0] if args else next(iter(kwargs.values()), None)
+    if isinstance(x, np.ndarray):
+        raise TypeError(f"the model takes torch tensors, got a numpy array of shape {x.shape}; pass "
+                        "torch.as_tensor(x, dtype=torch.float32)")
 
     def watch(name: str):
         def pre(module, inputs):
@@ -619,6 +623,12 @@ def _run(model: nn.Module, args: tuple, kwargs: dict) -> Any:
         if not first:
             raise
         name, module, got, is_input = first[0]
+        weight = getattr(module, "weight", None)
+        if is_input and isinstance(x, torch.Tensor) and weight is not None and x.is_floating_point() \
+                and x.dtype != weight.dtype:
+            convert = "x.float()" if weight.dtype == torch.float32 else f"x.to({weight.dtype})"
+            raise TypeError(f"the model's weights are {str(weight.dtype).replace('torch.', '')} and the input is "
+                            f"{str(x.dtype).replace('torch.', '')}; convert it with {convert}") from err
         expected, fits = _expects(module)
         if fits(got):
             raise

@@ -714,6 +714,8 @@ def transport(model: nn.Module, plan: PairedTransport, strength: float) -> Itera
         seen[hook.name.split("#")[0]] = t.detach()
 
     def move(h: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        if len(h) == 0:  # an empty batch has nothing to move
+            return h
         missing = [name for name in plan.inputs if name not in seen]
         if missing:
             raise RuntimeError(f"{missing} did not run before {plan.layer!r}: transport inputs must come earlier")

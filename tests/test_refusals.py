@@ -196,3 +196,47 @@ def test_closing_the_live_explorer_on_another_thread_never_breaks_a_step():
     worker.join(timeout=300)
     assert not errors, errors[:1]
     assert explorer.area is None  # closed once the step was done
+
+
+def test_more_obscure_tracebacks_are_now_clear_errors(ae):
+    import polylens as pl
+    from polylens.models import MLP
+
+    net = MLP([2, 8, 2], seed=0)
+    with pytest.raises(ValueError, match="at least one number"):
+        pl.regions.crossings(net, torch.zeros(0, 2), torch.zeros(0, 2))  # was a ZeroDivisionError
+    with pytest.raises(TypeError, match=r"x\.float\(\)"):
+        pl.run_with_cache(net, torch.zeros(3, 2, dtype=torch.float64))
+    with pytest.raises(TypeError, match="torch.as_tensor"):
+        pl.run_with_cache(net, np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match="2\\*\\*63"):
+        pl_scenes.render("duck", "sunny", 2**70)
+    sunny, other = pl_scenes.training_scenes(1)
+    with pytest.raises(ValueError, match="non-empty"):
+        compose.prepare(ae, "add", [SceneAutoencoder.BOTTLENECK], sunny[:0], other[:0])
+    plan = compose.prepare(ae, "transport", [SceneAutoencoder.BOTTLENECK], sunny, other)
+    with torch.no_grad(), plan.context(ae, 1.0):
+        assert ae(torch.zeros(0, 3, 64, 64)).shape == (0, 3, 64, 64)  # an empty batch moves nothing
+
+
+def test_a_not_implemented_error_from_deep_inside_is_not_read_as_not_attempted(tmp_path, monkeypatch):
+    import importlib
+
+    from polylens import exercises
+
+    # A library the learner's function calls, in a file of its own (as torch or numpy would be).
+    (tmp_path / "unfinished_library.py").write_text(
+        "def op(*args):\n    raise NotImplementedError('this op is not built for that dtype')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    library = importlib.import_module("unfinished_library")
+
+    def stub(*args):
+        raise NotImplementedError
+
+    def answer(*args):
+        return library.op(*args)
+
+    name = exercises.names()[0]
+    assert not exercises.check(name, stub, quiet=True)  # the stub: not attempted, no error
+    with pytest.raises(exercises.ExerciseFailed, match=r"op\(\) .*not built for that dtype"):
+        exercises.check(name, answer, quiet=True)

@@ -168,7 +168,18 @@ def check(name: str, learner_fn: Callable, *, quiet: bool = False) -> Result:
     ex = _REGISTRY[name]
     try:
         note = ex.checker(learner_fn)
-    except NotImplementedError:
+    except NotImplementedError as err:
+        frame = err.__traceback__
+        while frame.tb_next is not None:
+            frame = frame.tb_next
+        # Only the learner's own code raising NotImplementedError (the stub) means "not attempted"; one
+        # raised inside a library the function calls (an op not built for a dtype) is an answer that failed.
+        own_file = getattr(getattr(learner_fn, "__code__", None), "co_filename", None)
+        if frame.tb_frame.f_code.co_filename != own_file:
+            raise ExerciseFailed(
+                f"[{ex.title}] your function ran, but {frame.tb_frame.f_code.co_name}() (called from it) raised "
+                f"NotImplementedError({str(err)!r}). Only a stub's own `raise NotImplementedError` counts as "
+                "not attempted; change the call that raised it.") from err
         if not quiet:
             print(f"[{ex.title}] not attempted yet: fill in the function, then run this cell again.")
         return Result(False)

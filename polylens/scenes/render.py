@@ -91,6 +91,9 @@ def _check_size(size: int) -> int:
 
 def _check_seeds(seeds: Seeds) -> np.ndarray:
     arr = np.atleast_1d(np.asarray(seeds))
+    # numpy keeps ints beyond 64 bits as Python objects: say the range instead of "must be ints".
+    if arr.dtype == object and all(isinstance(s, int) and not isinstance(s, bool) for s in arr.ravel()):
+        raise ValueError(f"seeds must be ints from 0 to 2**63 - 1; got {seeds!r}")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"seeds must be ints (e.g. 0, or np.arange(100)), got {seeds!r}")
     if arr.size and arr.min() < 0:
