@@ -240,3 +240,26 @@ def test_a_not_implemented_error_from_deep_inside_is_not_read_as_not_attempted(t
     assert not exercises.check(name, stub, quiet=True)  # the stub: not attempted, no error
     with pytest.raises(exercises.ExerciseFailed, match=r"op\(\) .*not built for that dtype"):
         exercises.check(name, answer, quiet=True)
+
+
+def test_showing_new_live_explorers_again_and_again_keeps_few_figures_open():
+    """Re-running `LiveTrainingExplorer(...).widget()` used to leave one open figure per run."""
+    import matplotlib.pyplot as plt
+
+    from polylens.datasets import two_moons
+    from polylens.widgets import training
+
+    x, y = two_moons(64)
+    before = set(plt.get_fignums())
+    explorers = []
+    for _ in range(6):
+        explorers.append(training.LiveTrainingExplorer(x, y, width=4, depth=1, widths=(4,), depths=(1,)))
+        explorers[-1].widget()
+    try:
+        assert len(set(plt.get_fignums()) - before) <= training.MAX_OPEN
+        assert explorers[-1].area is not None and explorers[0].area is None  # the newest kept, the oldest closed
+    finally:
+        for explorer in explorers:
+            explorer.close()
+    with pytest.raises(ValueError, match="widths up to"):
+        training.LiveTrainingExplorer(x, y, widths=(4, 4096))

@@ -46,6 +46,12 @@ __all__ = ["LiveFrame", "LiveTrainingExplorer"]
 # Explorers whose widget is built; only one trains at a time (Binder has one CPU), and a
 # re-run cell's new explorer stops the old one, whose view the notebook no longer shows.
 _SHOWN: weakref.WeakSet = weakref.WeakSet()
+# Explorers whose widget is built, oldest first. Re-running a cell that makes a new explorer and shows it
+# would otherwise keep every old figure open; beyond this many, the oldest is closed.
+MAX_OPEN = 3
+_OPEN: list = []
+# The widest and deepest network a Play tick can re-slice in well under a second on one core.
+MAX_WIDTH, MAX_DEPTH = 256, 4
 
 _CLASS_COLORS = (plt.get_cmap("coolwarm")(0.0), plt.get_cmap("coolwarm")(1.0))  # as in the other explorer
 _NAMES = {"width": "width", "depth": "depth", "lr": "learning rate", "seed": "seed"}  # as the sliders say
@@ -129,6 +135,10 @@ class LiveTrainingExplorer:
                                  f"(4, 8, 16); got {grid!r}")
             for value in grid:
                 whole_number(value, f"each of {name}", low=0 if name == "seeds" else 1)
+        if max(widths) > MAX_WIDTH or max(depths) > MAX_DEPTH:
+            raise ValueError(f"widths up to {MAX_WIDTH} and depths up to {MAX_DEPTH}: every Play tick re-slices the "
+                             f"network's exact regions, and a larger network would take seconds to minutes a tick; "
+                             f"got widths {tuple(widths)}, depths {tuple(depths)}")
         if isinstance(lrs, (str, bytes)) or not hasattr(lrs, "__len__") or len(lrs) == 0:
             raise ValueError(f"lrs must be a non-empty tuple of learning rates, e.g. (1e-3, 1e-2); got {lrs!r}")
         for value in lrs:
@@ -378,6 +388,12 @@ class LiveTrainingExplorer:
             if other is not self:
                 other.pause()
         _SHOWN.add(self)
+        _OPEN[:] = [ref for ref in _OPEN if ref() is not None and ref() is not self and ref().area is not None]
+        _OPEN.append(weakref.ref(self))
+        while len(_OPEN) > MAX_OPEN:
+            oldest = _OPEN.pop(0)()
+            if oldest is not None:
+                oldest.close()
         if self._controls:
             self._unwire()
         self._closed = False
