@@ -263,3 +263,11 @@ def test_showing_new_live_explorers_again_and_again_keeps_few_figures_open():
             explorer.close()
     with pytest.raises(ValueError, match="widths up to"):
         training.LiveTrainingExplorer(x, y, widths=(4, 4096))
+
+
+def test_shuffled_training_scenes_are_refused_as_pairs():
+    sunny, other = pl_scenes.training_scenes(4)
+    pl_scenes.training_pairs(sunny, other)  # in order: fine
+    shuffled = sunny[torch.randperm(len(sunny), generator=torch.Generator().manual_seed(0))]
+    with pytest.raises(ValueError, match="unshuffled"):
+        pl_scenes.training_pairs(shuffled, other)

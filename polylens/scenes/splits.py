@@ -150,6 +150,26 @@ def training_pairs(sunny: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tens
                          f"got {len(sunny)} and {len(other)}")
     i = np.arange(len(other))
     obj, weather, k = np.unravel_index(i, (len(TRAINING_OBJECTS), len(BASE_WEATHERS), per_object))
-    return other, sunny[torch.as_tensor(obj * per_object + k)], np.array(BASE_WEATHERS)[weather]
+    after = sunny[torch.as_tensor(obj * per_object + k)]
+    # The order is the pairing: shuffled scenes would pair a scene with another scene's sunny twin, silently.
+    # A scene and its twin have their edges (horizon, object outline) in the same places; other scenes do not
+    # (median edge correlation about 0.45 for true pairs, 0.0 for shuffled ones).
+    if _median_edge_correlation(other, after) < _PAIRED_EDGES:
+        raise ValueError("sunny and other do not look like the same scenes in pairs (their edges do not line up): "
+                         "pass them in the order polylens.scenes.training_scenes(k) returns, unshuffled")
+    return other, after, np.array(BASE_WEATHERS)[weather]
+
+
+_PAIRED_EDGES = 0.15
+
+
+def _median_edge_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Median over pairs of the correlation between the horizontal edge maps of ``a[i]`` and ``b[i]``."""
+    def edges(x):
+        return (x[..., :, 1:] - x[..., :, :-1]).abs().mean(1).flatten(1).double()
+
+    u, v = edges(a), edges(b)
+    u, v = u - u.mean(1, keepdim=True), v - v.mean(1, keepdim=True)
+    return float(((u * v).sum(1) / (u.norm(dim=1) * v.norm(dim=1) + 1e-12)).median())
 
 
