@@ -24,14 +24,17 @@ help:
 	@echo "make site   - build the course as a static website in site/ (every notebook executed)"
 	@echo "make clean  - remove .venv and caches"
 
+# pip prints each package as it goes (no --quiet): a first install takes a minute or two and must not look stuck.
 $(LAB_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_INDEX) -e ".[lab]"
+	@echo "Installing what a learner needs into $(VENV) (first time only, a minute or two)..."
+	$(BIN)/python -m pip install --disable-pip-version-check $(PIP_INDEX) -e ".[lab]"
 	@touch $@
 
 $(TEST_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_INDEX) -e ".[lab,test]"
+	@echo "Installing polylens and the test tools into $(VENV) (first time only, a minute or two)..."
+	$(BIN)/python -m pip install --disable-pip-version-check $(PIP_INDEX) -e ".[lab,test]"
 	@touch $@ $(LAB_STAMP)
 
 # Served from the repository root (so a notebook's links to ../docs/ open), starting at the welcome notebook.

@@ -30,6 +30,12 @@ Steps, as repo2docker takes them for this repository:
    printed; the check fails only on what a learner would hit: a cell that
    raises, a kernel that peaks above 1.5 GB or dies, or a hang. Time is
    measured, never a reason to fail: a busy machine is slower, not broken.
+5. Another CPU, simulated: the kernels run with ``ATEN_CPU_CAPABILITY=default``
+   (torch's plain kernels, not the avx2 or avx512 ones the main test run
+   uses), and every cell nbval checks (``# NBVAL_CHECK_OUTPUT``) must print
+   exactly its stored output. Binder's machines vary; a checked output that
+   moves with the CPU's instruction set fails here, not on a learner's screen.
+   (The wall times are those of the plain kernels, a little slower.)
 """
 
 from __future__ import annotations
@@ -58,6 +64,9 @@ MEMORY_LIMIT_MB = 1536.0
 # so the check always ends.
 CELL_TIMEOUT_S = 1200.0
 STAMP = ".binder-stamp"
+# torch's kernels in the dry run: not the machine's own (see step 5 above).
+CPU_CAPABILITY = "default"
+CHECK_MARK = "NBVAL_CHECK_OUTPUT"
 
 # Files in binder/ that would make repo2docker pick another build pack and
 # ignore requirements.txt (conda, pipenv, Docker, Nix, Julia, R).
@@ -225,6 +234,7 @@ def clean_env(venv: Path, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "JUPYTER_PATH", "PYTHONSTARTUP"}}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["ATEN_CPU_CAPABILITY"] = CPU_CAPABILITY
     # A user's own kernelspecs or Jupyter config must not replace the venv's.
     for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
                      ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"), ("MPLCONFIGDIR", "mpl")]:
@@ -339,6 +349,8 @@ def execute_here(path: Path) -> NotebookRun:
     # One CPU like mybinder.org; the kernel inherits the affinity.
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     nb = nbformat.read(path, as_version=4)
+    checked = {i: checked_text(cell) for i, cell in enumerate(nb.cells)
+               if cell.cell_type == "code" and CHECK_MARK in cell.source}
     peak = [0.0]
 
     def on_cell_executed(**_) -> None:
@@ -360,7 +372,32 @@ def execute_here(path: Path) -> NotebookRun:
         error = f"a cell ran over {CELL_TIMEOUT_S:.0f} s and was stopped"
     except DeadKernelError:
         error = "the kernel died (out of memory?)"
+    if not error:
+        error = compare_checked(checked, nb)
     return NotebookRun(path.stem, time.perf_counter() - start, peak[0], error)
+
+
+def checked_text(cell) -> str:
+    """What nbval compares in a checked cell: its printed text and plain-text results, in order."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        elif out.get("output_type") in ("execute_result", "display_data") and "text/plain" in out.get("data", {}):
+            parts.append(out["data"]["text/plain"])
+    return "".join(parts)
+
+
+def compare_checked(stored: dict, nb) -> str:
+    """'' when every checked cell printed its stored output again; else which cell and the first line that moved."""
+    for i, want in stored.items():
+        got = checked_text(nb.cells[i])
+        if got != want:
+            pairs = zip(want.splitlines() + [""] * 99, got.splitlines() + [""] * 99)
+            first = next(((w, g) for w, g in pairs if w != g), (want[:80], got[:80]))
+            return (f"checked cell {i} printed another output under ATEN_CPU_CAPABILITY={CPU_CAPABILITY}: "
+                    f"stored {first[0]!r}, now {first[1]!r}")
+    return ""
 
 
 # The whole dry run -------------------------------------------------------------

@@ -141,3 +141,26 @@ def test_the_runner_measures_the_kernel_and_reports_a_failing_cell(tool, tmp_pat
     assert not big.error and 400 < big.peak_mb < 1000 and big.wall_s > 0
     broken = tool.run_notebook(Path(sys.prefix), tmp_path / "raises.ipynb", env)
     assert "ValueError" in broken.error and broken.problems()
+
+
+def test_the_runner_compares_checked_outputs_under_the_default_kernels(tool, tmp_path):
+    """A checked cell whose output moved fails the dry run; one that prints the same passes. The kernel runs
+    with torch's plain kernels (ATEN_CPU_CAPABILITY=default), as another CPU might."""
+    import nbformat
+
+    def notebook(name, stored):
+        cell = nbformat.v4.new_code_cell(
+            "# NBVAL_CHECK_OUTPUT\nimport os, torch\nprint(os.environ['ATEN_CPU_CAPABILITY'], "
+            "torch.backends.cpu.get_cpu_capability())")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stored)]
+        nb = nbformat.v4.new_notebook(cells=[cell])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+
+    notebook("same", "default DEFAULT\n")
+    notebook("moved", "default AVX2\n")
+    env = tool.clean_env(Path(sys.prefix), tmp_path / "home")
+    assert env["ATEN_CPU_CAPABILITY"] == "default"
+    assert tool.run_notebook(Path(sys.prefix), tmp_path / "same.ipynb", env).error == ""
+    moved = tool.run_notebook(Path(sys.prefix), tmp_path / "moved.ipynb", env)
+    assert "checked cell 0" in moved.error and "'default AVX2'" in moved.error and moved.problems()
