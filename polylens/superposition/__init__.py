@@ -8,7 +8,8 @@ Modules, one per idea:
 
 - ``toy``: toy models of superposition trained as a batch of instances;
 - ``metrics``: norms, interference, feature dimensionality, D*, polytopes;
-- ``sae``: sparse autoencoders (dictionaries) and ground-truth features;
+- ``sae``: sparse autoencoders (dictionaries) and ground-truth features, saved as SAELens saves them;
+- ``evaluate``: MCC, explained variance, shrinkage, both dead-latent conventions (SAELens's names);
 - ``geometry``: datasets where a dictionary's view and the model's disagree;
 - ``plots``: arrows, W^T W heatmaps, norm bars, hidden-space polytopes;
 - ``sweeps``: shipped sweeps too slow for a notebook, checked by sha256 at load.
@@ -47,6 +48,7 @@ from polylens.superposition.sae import (
     sparse_activations,
     train_sae,
 )
+from polylens.superposition.evaluate import evaluate_sae, explained_variance, mcc, shrinkage
 from polylens.superposition import sweeps
 from polylens.superposition.toy import ToyModel, generate_features, hidden_to_output, train_abs_tms, train_tms
 
@@ -58,6 +60,8 @@ __all__ = [
     "attribute_readout_error",
     "dead_latents",
     "dedicated",
+    "evaluate_sae",
+    "explained_variance",
     "digon",
     "dimensions_per_feature",
     "feature_dimensionality",
@@ -67,6 +71,7 @@ __all__ = [
     "hidden_to_output",
     "interference",
     "l0",
+    "mcc",
     "mmcs",
     "objects_conditions",
     "ObjectsConditions",
@@ -75,6 +80,7 @@ __all__ = [
     "regular_polygon",
     "SAE",
     "single_latent_readout_error",
+    "shrinkage",
     "sparse_activations",
     "square_antiprism",
     "sweeps",

@@ -15,16 +15,24 @@ learned dictionary is scored by mean max cosine similarity (MMCS).
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
 from polylens._checks import ArrayLike, finite_number, generator, real_tensor, seed_int, whole_number
+from polylens.shipped import sha256
 
-__all__ = ["DEAD_RATE", "SAE", "dead_latents", "ground_truth_features", "l0", "mmcs", "sparse_activations", "train_sae"]
+__all__ = ["DEAD_RATE", "SAE", "checked_data", "dead_latents", "ground_truth_features", "l0", "mmcs",
+           "sparse_activations", "train_sae", "unit_rows"]
 
+
+# SAELens's file names for an SAE saved to a folder.
+CFG_FILE, WEIGHTS_FILE = "cfg.json", "sae_weights.safetensors"
 
 # A latent that fires on at most this fraction of samples counts as dead: one that
 # fires on a handful of 8,192 inputs reconstructs nothing, though it is not exactly silent.
@@ -124,6 +132,83 @@ class SAE(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the SAE as SAELens stores one: ``cfg.json`` and ``sae_weights.safetensors`` in ``folder``.
+
+        Tensors, with SAELens's names and shapes (its "standard" ReLU architecture):
+        ``W_enc`` (d_in, d_sae), ``b_enc`` (d_sae,), ``W_dec`` (d_sae, d_in) and
+        ``b_dec`` (d_in,), all zeros here (this SAE has no decoder bias, so
+        ``apply_b_dec_to_input`` is false and nothing is subtracted). ``cfg.json``
+        holds ``d_in``, ``d_sae``, ``architecture``, ``apply_b_dec_to_input``,
+        ``dtype``, ``normalize_activations`` and, for polylens's own check on
+        loading, the weights file's sha256. No pickle. Existing files are never
+        replaced unless ``overwrite=True``. Returns the folder.
+        """
+        folder = Path(folder)
+        files = [folder / CFG_FILE, folder / WEIGHTS_FILE]
+        if not overwrite and any(f.exists() for f in files):
+            raise FileExistsError(f"{folder} already holds an SAE ({', '.join(f.name for f in files if f.exists())}); "
+                                  "pass overwrite=True to replace it, or another folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            "W_enc": self.encoder.weight.detach().T.contiguous().clone(),
+            "b_enc": self.encoder.bias.detach().contiguous().clone(),
+            "W_dec": self.decoder.weight.detach().T.contiguous().clone(),
+            "b_dec": torch.zeros(self.decoder.out_features, dtype=self.decoder.weight.dtype),
+        }
+        save_file(tensors, str(files[1]))
+        cfg = {"d_in": self.encoder.in_features, "d_sae": self.encoder.out_features, "architecture": "standard",
+               "apply_b_dec_to_input": False, "dtype": str(self.decoder.weight.dtype).replace("torch.", ""),
+               "normalize_activations": "none", "polylens_weights_sha256": sha256(files[1])}
+        files[0].write_text(json.dumps(cfg, indent=2) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SAE:
+        """An SAE from ``folder``'s ``cfg.json`` and ``sae_weights.safetensors`` (as :meth:`save` or SAELens writes them).
+
+        Refuses, with a ``ValueError`` saying why: a missing or unreadable file, a
+        sha256 that does not match (when ``cfg.json`` records one), another
+        architecture, tensors of the wrong shape, NaN or inf, or a nonzero
+        ``b_dec`` (this SAE has no decoder bias to hold it).
+        """
+        folder = Path(folder)
+        cfg_path, weights_path = folder / CFG_FILE, folder / WEIGHTS_FILE
+        for path in (cfg_path, weights_path):
+            if not path.is_file():
+                raise ValueError(f"{path} is missing; an SAE folder holds {CFG_FILE} and {WEIGHTS_FILE}")
+        try:
+            cfg = json.loads(cfg_path.read_text())
+            d_in, d_sae = whole_number(cfg["d_in"], "d_in", low=1), whole_number(cfg["d_sae"], "d_sae", low=1)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{cfg_path} is not an SAE config with whole numbers d_in and d_sae ({err})") from None
+        if cfg.get("architecture", "standard") != "standard":
+            raise ValueError(f"{folder} holds a {cfg['architecture']!r} SAE; polylens's SAE is the standard ReLU one")
+        want = cfg.get("polylens_weights_sha256")
+        if want is not None and sha256(weights_path) != want:
+            raise ValueError(f"{weights_path} does not match the sha256 in {CFG_FILE}: it was changed or damaged")
+        try:
+            tensors = load_file(str(weights_path))
+        except Exception as err:  # safetensors raises its own error type for a damaged header
+            raise ValueError(f"{weights_path} is not a readable safetensors file ({err})") from None
+        shapes = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,)}
+        for name, shape in shapes.items():
+            if name not in tensors or tuple(tensors[name].shape) != shape:
+                got = tuple(tensors[name].shape) if name in tensors else "missing"
+                raise ValueError(f"{weights_path}: {name} must have shape {shape} for d_in={d_in}, d_sae={d_sae}; "
+                                 f"got {got}")
+            if not torch.isfinite(tensors[name]).all():
+                raise ValueError(f"{weights_path}: {name} holds NaN or inf")
+        if bool(tensors["b_dec"].any()):
+            raise ValueError(f"{weights_path} has a nonzero b_dec; polylens's SAE has no decoder bias, so it would "
+                             "reconstruct differently. Load it with SAELens instead")
+        sae = cls(d_in, d_sae)
+        with torch.no_grad():
+            sae.encoder.weight.copy_(tensors["W_enc"].T)
+            sae.encoder.bias.copy_(tensors["b_enc"])
+            sae.decoder.weight.copy_(tensors["W_dec"].T)
+        return sae
+
     @torch.no_grad()
     def normalize_decoder(self) -> None:
         # Without this the L1 penalty is dodged by shrinking codes and growing atoms.
@@ -194,6 +279,12 @@ def _rows(name: str, value: ArrayLike | SAE) -> torch.Tensor:
     return t
 
 
+def unit_rows(name: str, value: ArrayLike | SAE) -> torch.Tensor:
+    """(n, dim) directions as unit rows (an :class:`SAE` gives its atoms), checked to be finite."""
+    t = _rows(name, value)
+    return t / t.norm(dim=1, keepdim=True).clamp(min=1e-12)
+
+
 def mmcs(learned: ArrayLike | SAE, true: ArrayLike) -> float:
     """Mean max cosine similarity: for each *true* feature, the largest
     (signed) cosine with any learned atom, averaged over true features.
@@ -206,16 +297,14 @@ def mmcs(learned: ArrayLike | SAE, true: ArrayLike) -> float:
         learned: (n_learned, dim) atoms, or an :class:`SAE`.
         true: (n_true, dim) ground-truth directions.
     """
-    a, b = _rows("learned", learned), _rows("true", true)
+    a, b = unit_rows("learned", learned), unit_rows("true", true)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"learned atoms have dim {a.shape[1]} but true features have dim {b.shape[1]}")
-    a = a / a.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    b = b / b.norm(dim=1, keepdim=True).clamp(min=1e-12)
     return float((b @ a.T).max(dim=1).values.mean())
 
 
-def _sae_data(sae: SAE, data: ArrayLike) -> torch.Tensor:
-    """``data`` checked to fit ``sae``: (n_samples, dim) in the SAE's dtype."""
+def checked_data(sae: SAE, data: ArrayLike) -> torch.Tensor:
+    """``data`` checked to fit ``sae``: (n_samples, dim) in the SAE's dtype, finite."""
     if not isinstance(sae, SAE):
         raise TypeError(f"sae must be an SAE (from train_sae), got {type(sae).__name__}")
     x = _data(data)
@@ -243,7 +332,7 @@ def dead_latents(sae: SAE, data: ArrayLike, threshold: float = DEAD_RATE) -> tor
     if threshold >= 1:
         raise ValueError(f"threshold is a fraction of samples in [0, 1), got {threshold!r}; "
                          "e.g. 1e-3 for 'fires on at most 1 in 1,000 samples', 0 for 'never fires'")
-    x = _sae_data(sae, data)
+    x = checked_data(sae, data)
     rate = (sae.encode(x) > 0).float().mean(dim=0)
     return rate <= threshold
 
@@ -251,5 +340,5 @@ def dead_latents(sae: SAE, data: ArrayLike, threshold: float = DEAD_RATE) -> tor
 @torch.no_grad()
 def l0(sae: SAE, data: ArrayLike) -> float:
     """Mean number of latents active per sample of ``data`` (n_samples, dim)."""
-    x = _sae_data(sae, data)
+    x = checked_data(sae, data)
     return float((sae.encode(x) > 0).sum(dim=1).float().mean())
