@@ -271,3 +271,14 @@ def test_shuffled_training_scenes_are_refused_as_pairs():
     shuffled = sunny[torch.randperm(len(sunny), generator=torch.Generator().manual_seed(0))]
     with pytest.raises(ValueError, match="unshuffled"):
         pl_scenes.training_pairs(shuffled, other)
+
+
+def test_crossings_refuses_a_batch_passed_as_one_segment():
+    """20,000 segments of a 2-256-256-2 net, passed as one x0 and x1, once took gigabytes."""
+    import polylens as pl
+    from polylens.models import MLP
+
+    net = MLP([2, 256, 256, 2], seed=0)
+    with pytest.raises(ValueError, match="one segment"):
+        pl.regions.crossings(net, torch.zeros(20_000, 2), torch.ones(20_000, 2))
+    assert len(pl.regions.crossings(MLP([2, 8, 2], seed=0), torch.zeros(2), torch.ones(2)).t) >= 0

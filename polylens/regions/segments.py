@@ -154,12 +154,26 @@ def crossings(model: nn.Module, x0: Any, x1: Any) -> Crossings:
     x0, x1 = point(x0, "x0"), point(x1, "x1")
     if x0.shape != x1.shape:
         raise ValueError(f"x0 and x1 must have one shape, got {tuple(x0.shape)} and {tuple(x1.shape)}")
+    _refuse_a_batch(model64, x0)
     keys, modules, sizes = relu_calls(model64, x0)
     if not torch.isfinite(x1 - x0).all():
         raise ValueError("x1 - x0 overflows float64 (the ends are too far apart); shorten the segment")
     check_reach(model64, torch.stack([x0, x1]), "the segment from x0 to x1", 2)
     _, t, layer, neuron, on = _segments(model64, x0[None], x1[None], keys, modules, sizes)
     return Crossings(t, layer, neuron, on, layout(keys, sizes))
+
+
+def _refuse_a_batch(model64: nn.Module, x: torch.Tensor) -> None:
+    """A batch of inputs passed as one point would be sliced as one huge input (a Linear maps any leading
+    dimensions): 20,000 segments of a 2-256-256-2 net took gigabytes. Say to pass one segment instead."""
+    first = next((m for m in model64.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))), None)
+    if first is None:
+        return
+    want = 1 if isinstance(first, nn.Linear) else {nn.Conv1d: 2, nn.Conv2d: 3, nn.Conv3d: 4}[type(first)]
+    if x.ndim > want:
+        raise ValueError(f"x0 and x1 must each be one input ({want} dimension{'s' if want > 1 else ''}, the model's "
+                         f"input without a batch), got shape {tuple(x.shape)}: a batch of {x.shape[0]} inputs? "
+                         "crossings follows one segment; call it once per segment")
 
 
 def _check_rays(n_rays: int, center: torch.Tensor, radii: np.ndarray) -> None:
