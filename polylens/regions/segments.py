@@ -154,6 +154,9 @@ def crossings(model: nn.Module, x0: Any, x1: Any) -> Crossings:
     x0, x1 = point(x0, "x0"), point(x1, "x1")
     if x0.shape != x1.shape:
         raise ValueError(f"x0 and x1 must have one shape, got {tuple(x0.shape)} and {tuple(x1.shape)}")
+    if x0.numel() == 0:  # once a ZeroDivisionError deep in the slicing
+        raise ValueError(f"x0 and x1 are empty (shape {tuple(x0.shape)}); they need the model's input shape, "
+                         "e.g. (2,) for MLP([2, ...])")
     _refuse_a_batch(model64, x0)
     keys, modules, sizes = relu_calls(model64, x0)
     if not torch.isfinite(x1 - x0).all():

@@ -113,9 +113,8 @@ def float64_copy(model: Any) -> nn.Module:
 
 def point(x: Any, what: str) -> torch.Tensor:
     t = real_tensor(x.detach().cpu() if isinstance(x, torch.Tensor) else x, what)
-    if t.ndim == 0 or t.numel() == 0:
-        raise ValueError(f"{what} must have the model's input shape (without a batch dimension), with at least "
-                         f"one number; got shape {tuple(t.shape)}")
+    if t.ndim == 0:
+        raise ValueError(f"{what} must have the model's input shape (without a batch dimension)")
     # In numpy: a few microseconds less for the one point of a slice or segment.
     if not np.isfinite(t.numpy(force=True)).all():
         raise ValueError(f"{what} contains NaN or inf; pass finite values (a point or direction in the model's input space)")
