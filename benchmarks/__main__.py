@@ -15,6 +15,7 @@ import inspect
 import os
 import platform
 import pkgutil
+import sys
 
 import torch
 
@@ -47,8 +48,12 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.only or names():
         print(f"## {name}")
         run = importlib.import_module(f"benchmarks.bench_{name}").main
-        # A module whose main() parses flags gets none: these flags are this runner's, not its.
-        run([]) if "argv" in inspect.signature(run).parameters else run()
+        # A module's main() reads its own flags (from argv or sys.argv); the runner's flags are not its.
+        saved, sys.argv = sys.argv, sys.argv[:1]
+        try:
+            run([]) if "argv" in inspect.signature(run).parameters else run()
+        finally:
+            sys.argv = saved
         print()
 
 
