@@ -279,6 +279,7 @@ def test_crossings_refuses_a_batch_passed_as_one_segment():
     from polylens.models import MLP
 
     net = MLP([2, 256, 256, 2], seed=0)
-    with pytest.raises(ValueError, match="one segment"):
+    with pytest.raises(ValueError, match="once per segment"):
         pl.regions.crossings(net, torch.zeros(20_000, 2), torch.ones(20_000, 2))
+    assert len(pl.regions.crossings(net, torch.zeros(3, 2), torch.ones(3, 2)).t) >= 0  # a small array is one point
     assert len(pl.regions.crossings(MLP([2, 8, 2], seed=0), torch.zeros(2), torch.ones(2)).t) >= 0

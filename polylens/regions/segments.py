@@ -157,8 +157,8 @@ def crossings(model: nn.Module, x0: Any, x1: Any) -> Crossings:
     if x0.numel() == 0:  # once a ZeroDivisionError deep in the slicing
         raise ValueError(f"x0 and x1 are empty (shape {tuple(x0.shape)}); they need the model's input shape, "
                          "e.g. (2,) for MLP([2, ...])")
-    _refuse_a_batch(model64, x0)
     keys, modules, sizes = relu_calls(model64, x0)
+    _refuse_too_many_units(sizes, x0)
     if not torch.isfinite(x1 - x0).all():
         raise ValueError("x1 - x0 overflows float64 (the ends are too far apart); shorten the segment")
     check_reach(model64, torch.stack([x0, x1]), "the segment from x0 to x1", 2)
@@ -166,17 +166,19 @@ def crossings(model: nn.Module, x0: Any, x1: Any) -> Crossings:
     return Crossings(t, layer, neuron, on, layout(keys, sizes))
 
 
-def _refuse_a_batch(model64: nn.Module, x: torch.Tensor) -> None:
-    """A batch of inputs passed as one point would be sliced as one huge input (a Linear maps any leading
-    dimensions): 20,000 segments of a 2-256-256-2 net took gigabytes. Say to pass one segment instead."""
-    first = next((m for m in model64.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))), None)
-    if first is None:
-        return
-    want = 1 if isinstance(first, nn.Linear) else {nn.Conv1d: 2, nn.Conv2d: 3, nn.Conv3d: 4}[type(first)]
-    if x.ndim > want:
-        raise ValueError(f"x0 and x1 must each be one input ({want} dimension{'s' if want > 1 else ''}, the model's "
-                         f"input without a batch), got shape {tuple(x.shape)}: a batch of {x.shape[0]} inputs? "
-                         "crossings follows one segment; call it once per segment")
+# The most ReLU units one "point" may meet. A batch passed as one point is sliced as one huge input (a Linear
+# maps any leading dimensions): 20,000 segments of a 2-256-256-2 net meet 10 million units and took gigabytes.
+MAX_UNITS = 1_000_000
+
+
+def _refuse_too_many_units(sizes: list[int], x: torch.Tensor) -> None:
+    """Refuse, before any slicing, an input that meets more than :data:`MAX_UNITS` ReLU units."""
+    units = int(sum(sizes))
+    if units > MAX_UNITS:
+        raise ValueError(f"an input of shape {tuple(x.shape)} meets {units:,} ReLU units, more than "
+                         f"polylens.regions.segments.MAX_UNITS ({MAX_UNITS:,}); the crossings of such a segment could "
+                         "need gigabytes. If this is a batch of inputs, call crossings once per segment, each with "
+                         "one input")
 
 
 def _check_rays(n_rays: int, center: torch.Tensor, radii: np.ndarray) -> None:
