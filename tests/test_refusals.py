@@ -283,3 +283,19 @@ def test_crossings_refuses_a_batch_passed_as_one_segment():
         pl.regions.crossings(net, torch.zeros(20_000, 2), torch.ones(20_000, 2))
     assert len(pl.regions.crossings(net, torch.zeros(3, 2), torch.ones(3, 2)).t) >= 0  # a small array is one point
     assert len(pl.regions.crossings(MLP([2, 8, 2], seed=0), torch.zeros(2), torch.ones(2)).t) >= 0
+
+
+def test_a_long_slice_shows_progress_and_gives_the_same_regions(monkeypatch, capsys):
+    """A slice that runs for seconds shows a progress bar (here forced at once); a quick one shows none."""
+    import polylens as pl
+    from polylens.models import MLP
+    from polylens.regions import slices
+
+    net = MLP([2, 16, 16, 2], seed=0)
+    plane = (torch.zeros(2), torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]))
+    quick = pl.regions.slice_regions(net, *plane)
+    assert "slice_regions" not in capsys.readouterr().err
+    monkeypatch.setattr(slices, "_SHOW_AFTER", 0.0)
+    shown = pl.regions.slice_regions(net, *plane)
+    assert "slice_regions: ReLU layers" in capsys.readouterr().err
+    assert len(shown) == len(quick) and np.array_equal(shown.codes.bits, quick.codes.bits)

@@ -11,6 +11,7 @@ by every neuron whose sign changes across it.
 from __future__ import annotations
 
 import math
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -416,18 +417,58 @@ def slice_regions(
     area = (s1 - s0) * (t1 - t0)
     diag = float(np.hypot(s1 - s0, t1 - t0))
     history = []  # per layer: (root of each polygon at the layer's end, its bits, rows)
-    for layer, size in enumerate(net.sizes):
-        buf.start_layer(size)
-        buf.where = f"in ReLU layer {layer + 1} of {len(net.sizes)}"
-        start_n = buf.n
-        order = _cut_layer(buf, net, to_input, layer, min_area * area, _THIN * diag, ext)
-        last = layer == len(net.sizes) - 1  # the last layer's bits are not changed again: no copy
-        # Codes are read through ``rows`` (row of each polygon, in neuron order, in root and bits).
-        rows = np.arange(buf.n)
-        rows[start_n:] = start_n + order
-        history.append((buf.root[: buf.n].copy(), buf.bits[: buf.n] if last else buf.bits[: buf.n].copy(), rows))
-        buf.reorder(start_n, order)
+    progress = _Progress(len(net.sizes))
+    try:
+        for layer, size in enumerate(net.sizes):
+            buf.start_layer(size)
+            buf.where = f"in ReLU layer {layer + 1} of {len(net.sizes)}"
+            start_n = buf.n
+            order = _cut_layer(buf, net, to_input, layer, min_area * area, _THIN * diag, ext, progress)
+            last = layer == len(net.sizes) - 1  # the last layer's bits are not changed again: no copy
+            # Codes are read through ``rows`` (row of each polygon, in neuron order, in root and bits).
+            rows = np.arange(buf.n)
+            rows[start_n:] = start_n + order
+            history.append((buf.root[: buf.n].copy(), buf.bits[: buf.n] if last else buf.bits[: buf.n].copy(), rows))
+            buf.reorder(start_n, order)
+            progress.layer_done(buf.n)
+    finally:
+        progress.close()
     return _finish(net, to_input, buf, history, ext)
+
+
+class _Progress:
+    """A progress bar for slices that take long: none for the usual few milliseconds.
+
+    It appears once a slice has run for ``_SHOW_AFTER`` seconds (one clock read per round of
+    cuts until then), and counts layers done with the regions found so far. A kernel
+    interrupt stops the enumeration between numpy calls; nothing is left half-written.
+    """
+
+    def __init__(self, n_layers: int) -> None:
+        self.start, self.n_layers, self.done, self.bar = time.perf_counter(), n_layers, 0, None
+
+    def tick(self, n_regions: int) -> None:
+        if self.bar is None:
+            if time.perf_counter() - self.start < _SHOW_AFTER:
+                return
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.n_layers, initial=self.done, desc="slice_regions: ReLU layers", leave=False)
+        self.bar.set_postfix_str(f"{n_regions:,} regions so far", refresh=False)
+        self.bar.update(0)  # redraws at most every tqdm.mininterval
+
+    def layer_done(self, n_regions: int) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        self.tick(n_regions)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+_SHOW_AFTER = 2.0  # seconds
 
 
 def _plane(origin: torch.Tensor, u: torch.Tensor, v: torch.Tensor):
@@ -443,7 +484,7 @@ def _plane(origin: torch.Tensor, u: torch.Tensor, v: torch.Tensor):
 
 
 def _cut_layer(buf: _Buffers, net: Passes, to_input, layer: int, min_area: float, min_width: float,
-               extent) -> np.ndarray:
+               extent, progress: _Progress) -> np.ndarray:
     """Cut the polygons in ``buf`` by every neuron of ReLU call ``layer``; return the new polygons' order (see _neuron_order)."""
     points, index = unique_vertices(buf, extent)
     pre = net.pre_activations(to_input(points), layer)
@@ -461,6 +502,7 @@ def _cut_layer(buf: _Buffers, net: Passes, to_input, layer: int, min_area: float
     bounds = np.concatenate([[0], np.bincount(rank).cumsum()])
     made = []
     for r in range(len(bounds) - 1):
+        progress.tick(buf.n)
         pairs = by_round[bounds[r] : bounds[r + 1]]
         # Polygons of a round come in groups of about as many bytes as a forward pass's chunk:
         # a round reaches every descendant of its roots, as many as the layer makes. All the
