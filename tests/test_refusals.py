@@ -299,3 +299,19 @@ def test_a_long_slice_shows_progress_and_gives_the_same_regions(monkeypatch, cap
     shown = pl.regions.slice_regions(net, *plane)
     assert "slice_regions: ReLU layers" in capsys.readouterr().err
     assert len(shown) == len(quick) and np.array_equal(shown.codes.bits, quick.codes.bits)
+
+
+def test_every_exercise_judges_a_float64_answer_by_its_values():
+    """A right answer returned as float64 once crashed the pre-activations check (Double did not match Float)."""
+    from polylens import exercises
+
+    def widened(fn):
+        def answer(*args):
+            out = fn(*args)
+            widen = lambda o: o.double() if isinstance(o, torch.Tensor) and o.is_floating_point() else (  # noqa: E731
+                o.astype(np.float64) if isinstance(o, np.ndarray) and o.dtype.kind == "f" else o)
+            return tuple(widen(o) for o in out) if isinstance(out, tuple) else widen(out)
+        return answer
+
+    for name in exercises.names():
+        assert exercises.check(name, widened(exercises.solution(name).fn), quiet=True), name

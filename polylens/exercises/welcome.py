@@ -32,6 +32,10 @@ def check_preactivations(fn: Callable) -> str:
             f"your tensor has shape {tuple(got.shape)}; the pre-activations of 'relu1' for "
             f"a batch of {len(x)} inputs have shape {tuple(want.shape)} (batch, neurons)"
         )
+    if not got.is_floating_point():
+        raise ExerciseFailed(f"your tensor holds {got.dtype}; pre-activations are real numbers (floats)")
+    # Compared in float64, so a float64 answer (the values right, the dtype wider) is judged by its values.
+    got, want, post = got.detach().double(), want.double(), post.double()
     if torch.allclose(got, post):
         raise ExerciseFailed(
             "you returned the ReLU's output, which is never negative; the pre-activation is "
