@@ -16,7 +16,6 @@ import time
 
 CHILD = """
 import json, re, time, torch
-import numpy as np
 torch.set_num_threads(1)
 import polylens as pl
 from polylens.scenes import load_autoencoder, load_probes
@@ -36,14 +35,9 @@ sunny, other = pl.scenes.training_scenes(json.loads({kwargs!r}).get("n_train", 4
 ducks = test.objects == 0
 print(f"the judge on known pictures ({{len(test)}} test scenes, {{int(ducks.sum())}} ducks): must pass "
       f"{{', '.join(pl.compose.MUST_COMPOSE)}}; must fail every other")
-print(f"{{'picture':28s}}{{'success':>15s}}{{'ducks':>15s}}{{'sky+ground':>11s}}{{'object':>7s}}{{'shadow':>7s}}{{'contrast':>9s}}")
 ae, probes = load_autoencoder(), load_probes()
-for name, pictures in pl.compose.known_pictures(ae, test, sunny, other).items():
-    s = pl.compose.score(ae, probes, test, pictures)
-    ok = s["success"]
-    print(f"{{name:28s}}{{pl.compose.with_interval(ok):>15s}}{{pl.compose.with_interval(ok[ducks]):>15s}}{{s['background_ok'].mean():>11.0%}}"
-          f"{{s['object_ok'].mean():>7.0%}}{{s['shadow_ok'].mean():>7.0%}}"
-          f"{{np.nanmean(np.where(s['finite'], s['shadow_contrast'], 0)):>9.2f}}")
+known = pl.compose.known_pictures(ae, test, sunny, other)
+print(pl.compose.known_table({{name: pl.compose.score(ae, probes, test, p) for name, p in known.items()}}, test))
 print(json.dumps({{"seconds": seconds, "peak_mb": peak}}))
 """
 

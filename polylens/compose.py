@@ -53,7 +53,7 @@ from polylens.spline import spline_code
 from polylens.superposition.sae import train_sae
 
 __all__ = ["CHANCE", "COLOUR_MAP", "METHODS", "MUST_COMPOSE", "Method", "Table", "blur", "chance_pictures", "evaluate",
-           "gated", "geometry", "known_pictures", "mask_maps", "prepare", "probe_verdict", "reference_error", "run",
+           "gated", "geometry", "known_pictures", "known_table", "mask_maps", "prepare", "probe_verdict", "reference_error", "run",
            "score", "with_interval"]
 
 # Scenes the "other scene" chance line paints: scene s borrows scene CHANCE_SEEDS + s.
@@ -577,6 +577,26 @@ def known_pictures(model: nn.Module, data: Split, sunny: torch.Tensor, other: to
 
 
 MUST_COMPOSE = ("truth", "truth, blurred", "oracle")
+
+
+def known_table(scores: Mapping[str, dict], data: Split) -> str:
+    """The judge on known pictures, one line each: ``scores`` maps a name to :func:`score`'s output on ``data``.
+
+    Columns: success and duck success with 95% intervals, how often each part
+    passes (sky and ground, object, shadow), the mean shadow contrast (a
+    non-finite picture counts as no shadow) and how often the probes accept.
+    """
+    _check_scenes(data)
+    ducks = data.objects == OBJECTS.index("duck")
+    head = (f"{'picture':<26}{'success':>15}{'ducks':>15}{'sky+ground':>11}{'object':>7}{'shadow':>7}"
+            f"{'contrast':>9}{'probes':>7}")
+    lines = [head, "-" * len(head)]
+    for name, s in scores.items():
+        ok = s["success"]
+        lines.append(f"{name:<26}{with_interval(ok):>15}{with_interval(ok[ducks]):>15}"
+                     f"{s['background_ok'].mean():>11.0%}{s['object_ok'].mean():>7.0%}{s['shadow_ok'].mean():>7.0%}"
+                     f"{_mean_contrast(s, np.ones(len(ok), bool)):>9.2f}{s['probe_success'].mean():>7.0%}")
+    return "\n".join(lines)
 
 
 def _row(method: str, layer: str, strength, kind: str, scores: dict, data: Split, **extra) -> dict:

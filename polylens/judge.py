@@ -170,12 +170,13 @@ class AnswerKey:
             raise ValueError(f"n_decoys must be at most {_MAX_DECOYS}, got {n_decoys}")
         if size % _POOL:
             raise ValueError(f"size must be even (pictures are judged 2 x 2-pooled), got {size}")
-        if np.size(objects) != np.size(seeds) and np.size(objects) != 1 and np.size(seeds) != 1:
-            raise ValueError(f"objects and seeds must have the same length (or one of them a single value); "
-                             f"got {np.size(objects)} and {np.size(seeds)}")
-        if np.size(objects) != np.size(seeds) and np.size(seeds) == 1 and np.size(objects) > 1:
+        if np.size(objects) != np.size(seeds) and np.size(seeds) == 1:
+            # One seed for many objects would judge one scene several times, once per object.
             raise ValueError(f"got {np.size(objects)} objects but one seed: pass one seed per scene, "
                              "or the same scene would be judged several times")
+        if np.size(objects) != np.size(seeds) and np.size(objects) != 1:
+            raise ValueError(f"objects and seeds must have the same length (or one object for every seed); "
+                             f"got {np.size(objects)} and {np.size(seeds)}")
         n = max(np.size(objects), np.size(seeds))
         kinds = [f"weather:{w}" for w in WEATHERS if w != SUNNY]
         kinds += [f"object:{name}" for name in OBJECTS] + ["object:none", "object:mirrored", "object:elsewhere"]

@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -393,7 +394,7 @@ def compare_checked(stored: dict, nb) -> str:
     for i, want in stored.items():
         got = checked_text(nb.cells[i])
         if got != want:
-            pairs = zip(want.splitlines() + [""] * 99, got.splitlines() + [""] * 99)
+            pairs = itertools.zip_longest(want.splitlines(), got.splitlines(), fillvalue="")
             first = next(((w, g) for w, g in pairs if w != g), (want[:80], got[:80]))
             return (f"checked cell {i} printed another output under ATEN_CPU_CAPABILITY={CPU_CAPABILITY}: "
                     f"stored {first[0]!r}, now {first[1]!r}")
